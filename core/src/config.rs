@@ -1,0 +1,398 @@
+//! Configuration: one TOML file plus `FLASHSALE_*` environment overrides.
+//!
+//! Every key can be set in the file (`--config` or `FLASHSALE_CONFIG`) or in the environment as
+//! `FLASHSALE_` + the key in capitals; the environment wins. Unknown keys are an error, so a
+//! typo is caught at start instead of silently ignored.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("could not read or write the secret file {path}")]
+    SecretFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `mysql://…` or `sqlite://…`.
+    pub database_url: String,
+    /// `redis://…` or `memory:`.
+    pub stock_url: String,
+    /// `amqp://…` or `memory:`.
+    pub queue_url: String,
+    pub gateway_listen: String,
+    pub admin_listen: String,
+    /// The generated site.
+    pub dist: PathBuf,
+    /// Where generated secrets and the SQLite file live.
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "opt_text")]
+    pub admin_token: Option<String>,
+    /// Per-shopper Buy cooldown.
+    pub cooldown_secs: u64,
+    /// Ring members (`host:port` each); empty means this node alone.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub ring_nodes: Vec<String>,
+    /// This node's member name; defaults to `gateway_listen`.
+    #[serde(deserialize_with = "opt_text")]
+    pub ring_self: Option<String>,
+    pub virtual_nodes: u32,
+    /// The secret the `sign` keys are derived from; generated under `data_dir` when unset.
+    #[serde(deserialize_with = "opt_text")]
+    pub cookie_secret: Option<String>,
+    /// Authenticates requests forwarded between ring nodes; random per process when unset.
+    #[serde(deserialize_with = "opt_text")]
+    pub cluster_secret: Option<String>,
+    /// How long a login lasts.
+    pub session_ttl_secs: u64,
+    /// Orders the worker writes in one transaction.
+    pub worker_batch: usize,
+    /// Worker threads of the gateway (0: one per core).
+    pub gateway_threads: usize,
+    /// The shop's name on every page.
+    pub shop_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://data/flashsale.db".into(),
+            stock_url: "memory:".into(),
+            queue_url: "memory:".into(),
+            gateway_listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:8081".into(),
+            dist: "dist".into(),
+            data_dir: "data".into(),
+            admin_token: None,
+            cooldown_secs: 10,
+            ring_nodes: Vec::new(),
+            ring_self: None,
+            virtual_nodes: crate::ring::DEFAULT_VIRTUAL_NODES,
+            cookie_secret: None,
+            cluster_secret: None,
+            session_ttl_secs: 7 * 24 * 3600,
+            worker_batch: 200,
+            gateway_threads: 0,
+            shop_name: "Flashsale".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets are shown only as set / unset, so the config can be logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("stock_url", &redact_url(&self.stock_url))
+            .field("queue_url", &redact_url(&self.queue_url))
+            .field("gateway_listen", &self.gateway_listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("dist", &self.dist)
+            .field("data_dir", &self.data_dir)
+            .field("admin_token", &secret(&self.admin_token))
+            .field("cooldown_secs", &self.cooldown_secs)
+            .field("ring_nodes", &self.ring_nodes)
+            .field("ring_self", &self.ring_self)
+            .field("virtual_nodes", &self.virtual_nodes)
+            .field("cookie_secret", &secret(&self.cookie_secret))
+            .field("cluster_secret", &secret(&self.cluster_secret))
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("worker_batch", &self.worker_batch)
+            .field("gateway_threads", &self.gateway_threads)
+            .field("shop_name", &self.shop_name)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host` -> `scheme://user:***@host`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A secret or name given in the environment may look like a number ("12345"); it is text.
+fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Scalar>::deserialize(d)?.map(|v| match v {
+        Scalar::Text(s) => s,
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }))
+}
+
+fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, Env::prefixed("FLASHSALE_"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Missing(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // FLASHSALE_CONFIG names the file; it is not a key.
+        figment = figment.merge(env.ignore(&["config"]));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("mysql:")) {
+            return invalid(format!(
+                "database_url must start with sqlite: or mysql:, got {}",
+                redact_url(&self.database_url)
+            ));
+        }
+        if !(self.stock_url == "memory:" || self.stock_url.starts_with("redis")) {
+            return invalid("stock_url must be memory: or redis://…".into());
+        }
+        if !(self.queue_url == "memory:" || self.queue_url.starts_with("amqp")) {
+            return invalid("queue_url must be memory: or amqp://…".into());
+        }
+        if self.virtual_nodes == 0 {
+            return invalid("virtual_nodes must be at least 1".into());
+        }
+        if self.worker_batch == 0 {
+            return invalid("worker_batch must be at least 1".into());
+        }
+        if let Some(me) = &self.ring_self {
+            if !self.ring_nodes.is_empty() && !self.ring_nodes.contains(me) {
+                return invalid(format!("ring_self {me} is not one of ring_nodes"));
+            }
+        }
+        Ok(())
+    }
+
+    /// This node's name on the ring.
+    pub fn ring_self(&self) -> String {
+        self.ring_self
+            .clone()
+            .unwrap_or_else(|| self.gateway_listen.clone())
+    }
+
+    /// The ring's members; this node alone when none are configured.
+    pub fn ring_members(&self) -> Vec<String> {
+        if self.ring_nodes.is_empty() {
+            vec![self.ring_self()]
+        } else {
+            self.ring_nodes.clone()
+        }
+    }
+
+    /// The cookie secret: configured, or kept in `data_dir/cookie_secret` (created on first
+    /// run, readable by the owner only) so logins survive a restart.
+    pub fn cookie_secret(&self) -> Result<String, ConfigError> {
+        match &self.cookie_secret {
+            Some(s) => Ok(s.clone()),
+            None => secret_file(&self.data_dir.join("cookie_secret")),
+        }
+    }
+
+    /// The admin API token: configured, or kept in `data_dir/admin_token`.
+    pub fn admin_token(&self) -> Result<String, ConfigError> {
+        match &self.admin_token {
+            Some(s) => Ok(s.clone()),
+            None => secret_file(&self.data_dir.join("admin_token")),
+        }
+    }
+
+    /// The cluster secret: configured, or random for this process (a ring of one needs no
+    /// shared secret).
+    pub fn cluster_secret(&self) -> String {
+        self.cluster_secret.clone().unwrap_or_else(random_secret)
+    }
+}
+
+/// 32 random bytes as hex.
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a secret from `path`, creating it with a random value if it does not exist.
+fn secret_file(path: &Path) -> Result<String, ConfigError> {
+    let fail = |source| ConfigError::SecretFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let secret = random_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(fail)?;
+            Ok(secret)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(fail),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with(vars: &[(&str, &str)]) -> Env {
+        // figment's Env reads the real environment; a unique prefix per test keeps tests apart.
+        let prefix = format!("FSTEST{}_", rand::random::<u32>());
+        for (k, v) in vars {
+            std::env::set_var(format!("{prefix}{k}"), v);
+        }
+        Env::prefixed(&prefix)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::load_from(None, env_with(&[])).expect("defaults are valid");
+        assert_eq!(c.database_url, "sqlite://data/flashsale.db");
+        assert_eq!(c.stock_url, "memory:");
+        assert_eq!(c.queue_url, "memory:");
+        assert_eq!(c.gateway_listen, "127.0.0.1:8080");
+        assert_eq!(c.admin_listen, "127.0.0.1:8081");
+        assert_eq!(c.cooldown_secs, 10);
+        assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("flashsale.toml");
+        std::fs::write(
+            &file,
+            "cooldown_secs = 3\ngateway_listen = \"127.0.0.1:9000\"\n",
+        )
+        .expect("write config");
+        let env = env_with(&[
+            ("COOLDOWN_SECS", "5"),
+            ("RING_NODES", "127.0.0.1:9000, 127.0.0.1:9001"),
+            ("COOKIE_SECRET", "12345"),
+        ]);
+        let c = Config::load_from(Some(&file), env).expect("valid");
+        assert_eq!(c.cooldown_secs, 5);
+        assert_eq!(c.gateway_listen, "127.0.0.1:9000");
+        assert_eq!(c.ring_nodes, vec!["127.0.0.1:9000", "127.0.0.1:9001"]);
+        assert_eq!(c.cookie_secret.as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("flashsale.toml");
+        std::fs::write(&file, "cooldwn_secs = 3\n").expect("write config");
+        let err = Config::load_from(Some(&file), env_with(&[])).expect_err("typo");
+        assert!(err.to_string().contains("cooldwn_secs"), "{err}");
+
+        let err = Config::load_from(None, env_with(&[("DATABASE_URL", "postgres://x")]))
+            .expect_err("unsupported database");
+        assert!(err.to_string().contains("database_url"), "{err}");
+
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(
+            Config::load_from(Some(&missing), env_with(&[])),
+            Err(ConfigError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = Config {
+            cookie_secret: Some("hunter2hunter2".into()),
+            database_url: "mysql://root:pa55word@127.0.0.1/test".into(),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pa55word"),
+            "{shown}"
+        );
+        assert!(shown.contains("mysql://root:***@127.0.0.1/test"), "{shown}");
+    }
+
+    #[test]
+    fn generated_secret_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let first = c.cookie_secret().expect("created");
+        assert_eq!(first.len(), 64);
+        assert_eq!(c.cookie_secret().expect("read back"), first);
+    }
+}

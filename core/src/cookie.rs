@@ -1,0 +1,291 @@
+//! The `sign` cookie: proof that a shopper logged in.
+//!
+//! `base64url(version ‖ iv ‖ AES-256-CBC(enc_key, PKCS7(uid ‖ expires)) ‖ HMAC-SHA256(mac_key, version ‖ iv ‖ ciphertext))`.
+//! Encrypt-then-MAC with a fresh random IV per token; the MAC is checked in constant time
+//! before anything is decrypted, so a forged or altered token never reaches the cipher. The
+//! version byte picks a key pair, so keys can rotate while older tokens stay valid.
+
+use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::collections::HashMap;
+
+type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
+type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
+type HmacSha256 = Hmac<Sha256>;
+
+const IV_LEN: usize = 16;
+const MAC_LEN: usize = 32;
+/// uid (8) + expires (8) is 16 bytes, which PKCS7 pads to two AES blocks.
+const CIPHERTEXT_LEN: usize = 32;
+const TOKEN_LEN: usize = 1 + IV_LEN + CIPHERTEXT_LEN + MAC_LEN;
+/// Longest base64url text of a token; anything longer is refused before decoding.
+const MAX_TEXT_LEN: usize = TOKEN_LEN.div_ceil(3) * 4;
+
+/// Why a token was refused. Callers answer every variant with the same `unauthorized`;
+/// the detail is only for tests and debug logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is not well-formed")]
+    Malformed,
+    #[error("token was signed with an unknown key version")]
+    UnknownVersion,
+    #[error("token signature does not match")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+}
+
+#[derive(Clone)]
+struct KeyPair {
+    enc: [u8; 32],
+    mac: [u8; 32],
+}
+
+impl KeyPair {
+    /// Two independent keys from one secret, so one secret in config is enough.
+    fn derive(secret: &[u8]) -> Self {
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+                .expect("HMAC accepts keys of any length");
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        };
+        KeyPair {
+            enc: derive(b"flashsale sign cookie: encryption key"),
+            mac: derive(b"flashsale sign cookie: mac key"),
+        }
+    }
+}
+
+/// Issues and checks `sign` tokens.
+#[derive(Clone)]
+pub struct SignCodec {
+    current: u8,
+    keys: HashMap<u8, KeyPair>,
+}
+
+impl std::fmt::Debug for SignCodec {
+    // Keys must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignCodec")
+            .field("current", &self.current)
+            .field("versions", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignCodec {
+    /// A codec that issues with `version` and the keys derived from `secret`.
+    pub fn new(version: u8, secret: &[u8]) -> Self {
+        let mut keys = HashMap::new();
+        keys.insert(version, KeyPair::derive(secret));
+        SignCodec {
+            current: version,
+            keys,
+        }
+    }
+
+    /// Also accept tokens of an older key `version` (rotation: issue new, still read old).
+    pub fn accept_old(mut self, version: u8, secret: &[u8]) -> Self {
+        self.keys.insert(version, KeyPair::derive(secret));
+        self
+    }
+
+    /// A token for `uid` valid until `expires` (unix seconds).
+    pub fn issue(&self, uid: i64, expires: i64) -> String {
+        let keys = &self.keys[&self.current];
+        let mut iv = [0u8; IV_LEN];
+        rand::thread_rng().fill_bytes(&mut iv);
+
+        let mut plain = [0u8; 16];
+        plain[..8].copy_from_slice(&uid.to_be_bytes());
+        plain[8..].copy_from_slice(&expires.to_be_bytes());
+        let ciphertext =
+            Aes256CbcEnc::new(&keys.enc.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(&plain);
+
+        let mut token = Vec::with_capacity(TOKEN_LEN);
+        token.push(self.current);
+        token.extend_from_slice(&iv);
+        token.extend_from_slice(&ciphertext);
+        let tag = mac(&keys.mac, &token);
+        token.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The uid inside a token, if the token is authentic and not expired at `now` (unix seconds).
+    pub fn verify(&self, text: &str, now: i64) -> Result<i64, TokenError> {
+        if text.is_empty() || text.len() > MAX_TEXT_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let token = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| TokenError::Malformed)?;
+        if token.len() != TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let keys = self.keys.get(&token[0]).ok_or(TokenError::UnknownVersion)?;
+        let (signed, tag) = token.split_at(TOKEN_LEN - MAC_LEN);
+
+        let mut check = <HmacSha256 as Mac>::new_from_slice(&keys.mac)
+            .expect("HMAC accepts keys of any length");
+        check.update(signed);
+        // verify_slice compares in constant time.
+        check
+            .verify_slice(tag)
+            .map_err(|_| TokenError::BadSignature)?;
+
+        let iv = &signed[1..1 + IV_LEN];
+        let ciphertext = &signed[1 + IV_LEN..];
+        let plain = Aes256CbcDec::new_from_slices(&keys.enc, iv)
+            .map_err(|_| TokenError::Malformed)?
+            .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
+            .map_err(|_| TokenError::Malformed)?;
+        if plain.len() != 16 {
+            return Err(TokenError::Malformed);
+        }
+        let uid = i64::from_be_bytes(plain[..8].try_into().map_err(|_| TokenError::Malformed)?);
+        let expires = i64::from_be_bytes(plain[8..].try_into().map_err(|_| TokenError::Malformed)?);
+        if now >= expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(uid)
+    }
+}
+
+fn mac(key: &[u8; 32], data: &[u8]) -> [u8; MAC_LEN] {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn codec() -> SignCodec {
+        SignCodec::new(1, b"test secret, not for production")
+    }
+
+    fn raw(text: &str) -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(text).expect("valid base64url")
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = codec();
+        for uid in [0, 1, 42, i64::MAX] {
+            let t = c.issue(uid, NOW + 60);
+            assert_eq!(c.verify(&t, NOW), Ok(uid));
+        }
+    }
+
+    #[test]
+    fn each_token_has_a_fresh_iv() {
+        let c = codec();
+        assert_ne!(c.issue(7, NOW + 60), c.issue(7, NOW + 60));
+    }
+
+    #[test]
+    fn expired_token_is_rejected() {
+        let c = codec();
+        let t = c.issue(7, NOW + 60);
+        assert_eq!(c.verify(&t, NOW + 59), Ok(7));
+        assert_eq!(c.verify(&t, NOW + 60), Err(TokenError::Expired));
+        assert_eq!(c.verify(&t, NOW + 10_000), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn every_single_byte_change_is_rejected() {
+        let c = codec();
+        let t = c.issue(7, NOW + 60);
+        let bytes = raw(&t);
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[i] ^= flip;
+                let forged = URL_SAFE_NO_PAD.encode(&b);
+                assert!(
+                    c.verify(&forged, NOW).is_err(),
+                    "byte {i} xor {flip:#x} was accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_empty_garbage_and_oversized_are_rejected() {
+        let c = codec();
+        let t = c.issue(7, NOW + 60);
+        for cut in 0..t.len() {
+            assert!(
+                c.verify(&t[..cut], NOW).is_err(),
+                "prefix of {cut} accepted"
+            );
+        }
+        assert_eq!(c.verify("", NOW), Err(TokenError::Malformed));
+        assert_eq!(c.verify("not base64 !!!", NOW), Err(TokenError::Malformed));
+        assert_eq!(
+            c.verify(&format!("{t}{t}"), NOW),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            c.verify(&"A".repeat(100_000), NOW),
+            Err(TokenError::Malformed)
+        );
+        let mut longer = raw(&t);
+        longer.push(0);
+        assert!(c.verify(&URL_SAFE_NO_PAD.encode(longer), NOW).is_err());
+    }
+
+    #[test]
+    fn wrong_version_is_rejected() {
+        let c = codec();
+        let mut b = raw(&c.issue(7, NOW + 60));
+        b[0] = 2;
+        assert_eq!(
+            c.verify(&URL_SAFE_NO_PAD.encode(&b), NOW),
+            Err(TokenError::UnknownVersion)
+        );
+    }
+
+    #[test]
+    fn token_of_one_uid_never_validates_as_another() {
+        let c = codec();
+        for uid in 0..200 {
+            let t = c.issue(uid, NOW + 60);
+            assert_eq!(c.verify(&t, NOW), Ok(uid));
+        }
+    }
+
+    #[test]
+    fn another_secret_rejects_the_token() {
+        let t = codec().issue(7, NOW + 60);
+        let other = SignCodec::new(1, b"another secret");
+        assert_eq!(other.verify(&t, NOW), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn keys_rotate() {
+        let old = SignCodec::new(1, b"old secret");
+        let t_old = old.issue(7, NOW + 60);
+        let new = SignCodec::new(2, b"new secret").accept_old(1, b"old secret");
+        assert_eq!(new.verify(&t_old, NOW), Ok(7));
+        let t_new = new.issue(8, NOW + 60);
+        assert_eq!(raw(&t_new)[0], 2);
+        assert_eq!(new.verify(&t_new, NOW), Ok(8));
+        assert_eq!(old.verify(&t_new, NOW), Err(TokenError::UnknownVersion));
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let shown = format!("{:?}", codec());
+        assert!(!shown.contains("enc") && !shown.contains("mac"), "{shown}");
+    }
+}

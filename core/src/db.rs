@@ -1,0 +1,345 @@
+//! The database: shoppers, products and orders, on MySQL/MariaDB or SQLite.
+//!
+//! One implementation over sqlx's `Any` driver: the two dialects differ in a single statement
+//! (how to insert-or-ignore), so a [`Dialect`] switch is simpler than two copies of every
+//! query. Every query is parameterised.
+
+use crate::domain::{NewProduct, Order, OrderMessage, OrderStatus, Product, User};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("could not connect to the database at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not create the database directory {0}")]
+    CreateDir(String, #[source] std::io::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the user name is already taken")]
+    UserNameTaken,
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    MySql,
+}
+
+/// What recording one order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Inserted and a unit of stock taken.
+    Confirmed,
+    /// Inserted, but the database had no unit left for it.
+    Failed,
+    /// Already there (a redelivery, or the shopper already has this product): nothing changed.
+    Duplicate,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
+
+const PRODUCT_COLUMNS: &str =
+    "id, name, stock, price_cents, image, description, sale_start, sale_end";
+
+impl Db {
+    /// Connects to `mysql://…` or `sqlite://path` (the SQLite file and its folder are created).
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let (dialect, url) = if url.starts_with("sqlite:") {
+            (Dialect::Sqlite, sqlite_url(url)?)
+        } else {
+            (Dialect::MySql, url.to_string())
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(5));
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: crate::config::redact_url(&url),
+                source,
+            })?;
+        Ok(Db { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Creates or upgrades the schema.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                // WAL lets the gateway read while the worker writes; it persists in the file.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&self.pool)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&self.pool).await?
+            }
+            Dialect::MySql => MYSQL_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    // ---- shoppers ----
+
+    pub async fn create_user(
+        &self,
+        nick_name: &str,
+        user_name: &str,
+        password_hash: &str,
+    ) -> Result<i64, DbError> {
+        let result = sqlx::query(
+            "INSERT INTO users (nick_name, user_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(nick_name)
+        .bind(user_name)
+        .bind(password_hash)
+        .bind(crate::domain::now_unix())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => match done.last_insert_id() {
+                Some(id) => Ok(id),
+                None => self.user_id_by_name(user_name).await,
+            },
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DbError::UserNameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn user_id_by_name(&self, user_name: &str) -> Result<i64, DbError> {
+        Ok(sqlx::query("SELECT id FROM users WHERE user_name = ?")
+            .bind(user_name)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    pub async fn find_user_by_name(&self, user_name: &str) -> Result<Option<User>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, nick_name, user_name, password_hash FROM users WHERE user_name = ?",
+        )
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(User {
+                id: r.try_get(0)?,
+                nick_name: r.try_get(1)?,
+                user_name: r.try_get(2)?,
+                password_hash: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    // ---- products ----
+
+    pub async fn list_products(&self) -> Result<Vec<Product>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(product_from_row).collect()
+    }
+
+    pub async fn get_product(&self, id: i64) -> Result<Option<Product>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(product_from_row).transpose()
+    }
+
+    pub async fn insert_product(&self, p: &NewProduct) -> Result<i64, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.name)
+        .bind(p.stock)
+        .bind(p.price_cents)
+        .bind(&p.image)
+        .bind(&p.description)
+        .bind(p.sale_start)
+        .bind(p.sale_end)
+        .bind(crate::domain::now_unix())
+        .execute(&self.pool)
+        .await?;
+        match done.last_insert_id() {
+            Some(id) => Ok(id),
+            None => Ok(sqlx::query("SELECT MAX(id) FROM products")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?),
+        }
+    }
+
+    pub async fn count_products(&self) -> Result<i64, DbError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM products")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    // ---- orders ----
+
+    /// Records a batch of accepted orders in one transaction: each order is inserted at most
+    /// once (by order id, and by shopper and product) and takes one unit of stock, never below
+    /// zero. Either the whole batch is recorded or none of it.
+    pub async fn record_orders(&self, batch: &[OrderMessage]) -> Result<Vec<Recorded>, DbError> {
+        let insert = match self.dialect {
+            Dialect::Sqlite => "INSERT OR IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
+            Dialect::MySql => "INSERT IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
+        };
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for order in batch {
+            let inserted = sqlx::query(insert)
+                .bind(&order.order_id)
+                .bind(order.user_id)
+                .bind(order.product_id)
+                .bind(OrderStatus::Confirmed.as_str())
+                .bind(order.accepted_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                outcomes.push(Recorded::Duplicate);
+                continue;
+            }
+            let taken =
+                sqlx::query("UPDATE products SET stock = stock - 1 WHERE id = ? AND stock > 0")
+                    .bind(order.product_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if taken == 1 {
+                outcomes.push(Recorded::Confirmed);
+            } else {
+                sqlx::query("UPDATE orders SET status = ? WHERE order_id = ?")
+                    .bind(OrderStatus::Failed.as_str())
+                    .bind(&order.order_id)
+                    .execute(&mut *tx)
+                    .await?;
+                outcomes.push(Recorded::Failed);
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    pub async fn find_order(&self, order_id: &str) -> Result<Option<Order>, DbError> {
+        let row = sqlx::query(
+            "SELECT order_id, user_id, product_id, status, created_at FROM orders WHERE order_id = ?",
+        )
+        .bind(order_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// Shoppers who already hold an order for a product: when the stock store is loaded they
+    /// must not be able to buy it again.
+    pub async fn order_holders(&self, product_id: i64) -> Result<Vec<i64>, DbError> {
+        let rows = sqlx::query("SELECT user_id FROM orders WHERE product_id = ?")
+            .bind(product_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(DbError::from))
+            .collect()
+    }
+
+    /// Every order of a product, for checks and the admin.
+    pub async fn orders_of_product(&self, product_id: i64) -> Result<Vec<Order>, DbError> {
+        let rows = sqlx::query(
+            "SELECT order_id, user_id, product_id, status, created_at FROM orders WHERE product_id = ? ORDER BY created_at",
+        )
+        .bind(product_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+}
+
+fn product_from_row(r: &AnyRow) -> Result<Product, DbError> {
+    Ok(Product {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        stock: r.try_get(2)?,
+        price_cents: r.try_get(3)?,
+        image: r.try_get(4)?,
+        description: r.try_get(5)?,
+        sale_start: r.try_get(6)?,
+        sale_end: r.try_get(7)?,
+    })
+}
+
+fn order_from_row(r: &AnyRow) -> Result<Order, DbError> {
+    let status: String = r.try_get(3)?;
+    Ok(Order {
+        order_id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        product_id: r.try_get(2)?,
+        // An unknown status can only come from a newer version's row; treat it as in flight.
+        status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Queued),
+        created_at: r.try_get(4)?,
+    })
+}
+
+/// `sqlite://data/x.db` -> the same URL with its folder created and `mode=rwc`, so a first
+/// run creates the file.
+fn sqlite_url(url: &str) -> Result<String, DbError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::CreateDir(dir.display().to_string(), e))?;
+        }
+    }
+    let mode = if query.contains("mode=") {
+        ""
+    } else {
+        "mode=rwc"
+    };
+    let query = [query, mode]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(format!("sqlite://{path}?{query}"))
+}

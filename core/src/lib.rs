@@ -1,0 +1,22 @@
+//! flashsale-core: what every part of Flashsale shares.
+//!
+//! - [`config`]: the TOML file and `FLASHSALE_*` environment overrides.
+//! - [`domain`]: products, shoppers, orders.
+//! - [`cookie`]: the `sign` cookie codec (AES-CBC + HMAC-SHA256, versioned keys).
+//! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
+//! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
+//! - [`stock`]: the stock store that reserves units atomically (memory; Redis to come).
+//! - [`queue`]: the order queue between the gateway and the worker (memory; RabbitMQ to come).
+
+pub mod config;
+pub mod cookie;
+pub mod db;
+pub mod domain;
+pub mod queue;
+pub mod ring;
+pub mod stock;
+
+pub use config::Config;
+pub use cookie::SignCodec;
+pub use db::Db;
+pub use ring::Ring;

@@ -1,0 +1,212 @@
+//! The embedded queue: a deque in this process, drained by the in-process worker.
+//!
+//! It lives as long as the process: a clean shutdown closes it and the worker drains it to the
+//! end before the process exits. Orders that must survive a crash need RabbitMQ.
+
+use super::{Batch, OrderConsumer, OrderQueue, QueueError};
+use crate::domain::OrderMessage;
+use async_trait::async_trait;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    arrived: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    orders: VecDeque<OrderMessage>,
+    closed: bool,
+}
+
+/// The publishing handle. Clones share one queue.
+#[derive(Clone, Default)]
+pub struct MemoryQueue {
+    shared: Arc<Shared>,
+}
+
+/// The consuming handle.
+pub struct MemoryConsumer {
+    shared: Arc<Shared>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn consumer(&self) -> MemoryConsumer {
+        MemoryConsumer {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// No more publishes; the consumer drains what is left, then sees `Closed`.
+    pub fn close(&self) {
+        self.state().closed = true;
+        self.shared.arrived.notify_waiters();
+        self.shared.arrived.notify_one();
+    }
+
+    /// Orders waiting to be taken.
+    pub fn len(&self) -> usize {
+        self.state().orders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state()
+    }
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is a deque and a flag, consistent at every step: a panic elsewhere while
+        // holding the lock leaves nothing half-done, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl OrderQueue for MemoryQueue {
+    async fn publish(&self, order: &OrderMessage) -> Result<(), QueueError> {
+        {
+            let mut state = self.state();
+            if state.closed {
+                return Err(QueueError::Closed);
+            }
+            state.orders.push_back(order.clone());
+        }
+        self.shared.arrived.notify_one();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderConsumer for MemoryConsumer {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Batch, QueueError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a publish between the look and the wait is not missed.
+            let arrived = self.shared.arrived.notified();
+            {
+                let mut state = self.shared.state();
+                if !state.orders.is_empty() {
+                    let take = max.min(state.orders.len());
+                    let orders = state.orders.drain(..take).collect();
+                    return Ok(Batch { orders, receipt: 0 });
+                }
+                if state.closed {
+                    return Err(QueueError::Closed);
+                }
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Ok(Batch {
+                    orders: Vec::new(),
+                    receipt: 0,
+                });
+            }
+        }
+    }
+
+    async fn ack(&mut self, _batch: Batch) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    async fn retry(&mut self, batch: Batch) -> Result<(), QueueError> {
+        let mut state = self.shared.state();
+        for order in batch.orders.into_iter().rev() {
+            state.orders.push_front(order);
+        }
+        drop(state);
+        self.shared.arrived.notify_one();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(n: i64) -> OrderMessage {
+        OrderMessage {
+            order_id: format!("{n:032x}"),
+            user_id: n,
+            product_id: 1,
+            accepted_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_keep_order_and_retry_puts_back_in_front() {
+        let q = MemoryQueue::new();
+        let mut c = q.consumer();
+        for n in 0..5 {
+            q.publish(&order(n)).await.expect("publish");
+        }
+        let first = c
+            .next_batch(3, Duration::from_millis(10))
+            .await
+            .expect("batch");
+        assert_eq!(
+            first.orders.iter().map(|o| o.user_id).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        c.retry(first).await.expect("retry");
+        let again = c
+            .next_batch(10, Duration::from_millis(10))
+            .await
+            .expect("batch");
+        assert_eq!(
+            again.orders.iter().map(|o| o.user_id).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_reports_closed() {
+        let q = MemoryQueue::new();
+        let mut c = q.consumer();
+        q.publish(&order(1)).await.expect("publish");
+        q.close();
+        assert!(q.publish(&order(2)).await.is_err(), "publish after close");
+        let b = c
+            .next_batch(10, Duration::from_secs(5))
+            .await
+            .expect("last batch");
+        assert_eq!(b.orders.len(), 1);
+        assert!(matches!(
+            c.next_batch(10, Duration::from_secs(5)).await,
+            Err(QueueError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_empty_wait_returns_an_empty_batch() {
+        let q = MemoryQueue::new();
+        let mut c = q.consumer();
+        let b = c
+            .next_batch(10, Duration::from_millis(20))
+            .await
+            .expect("batch");
+        assert!(b.orders.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_consumer_wakes_on_publish() {
+        let q = MemoryQueue::new();
+        let mut c = q.consumer();
+        let waiter = tokio::spawn(async move { c.next_batch(10, Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        q.publish(&order(9)).await.expect("publish");
+        let b = waiter.await.expect("task").expect("batch");
+        assert_eq!(b.orders.len(), 1);
+    }
+}

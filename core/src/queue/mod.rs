@@ -1,0 +1,51 @@
+//! The order queue: carries accepted orders from the gateway to the worker.
+//!
+//! The gateway answers `202` only after [`OrderQueue::publish`] returned `Ok` (for RabbitMQ:
+//! after the broker confirmed), so an accepted order is always on the queue. The worker takes
+//! batches and acknowledges them only after they are committed to the database; a batch that
+//! is not acknowledged comes back.
+
+mod memory;
+
+pub use memory::{MemoryConsumer, MemoryQueue};
+
+use crate::domain::OrderMessage;
+use async_trait::async_trait;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the order queue is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the order queue is closed")]
+    Closed,
+}
+
+/// The publishing side, used by the gateway.
+#[async_trait]
+pub trait OrderQueue: Send + Sync + 'static {
+    /// Returns once the order is safely on the queue.
+    async fn publish(&self, order: &OrderMessage) -> Result<(), QueueError>;
+}
+
+/// Orders handed to the worker, to be acknowledged or given back as a whole.
+#[derive(Debug)]
+pub struct Batch {
+    pub orders: Vec<OrderMessage>,
+    /// Opaque to the worker: what the queue needs to acknowledge these messages.
+    pub receipt: u64,
+}
+
+/// The consuming side, used by the worker.
+#[async_trait]
+pub trait OrderConsumer: Send + 'static {
+    /// Waits up to `wait` for orders and returns at most `max` of them; an empty batch when
+    /// none came. `Err(QueueError::Closed)` once the queue is closed and drained.
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Batch, QueueError>;
+
+    /// The batch is committed: it must never be delivered again.
+    async fn ack(&mut self, batch: Batch) -> Result<(), QueueError>;
+
+    /// The batch could not be committed: deliver it again later.
+    async fn retry(&mut self, batch: Batch) -> Result<(), QueueError>;
+}
