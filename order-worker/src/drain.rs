@@ -182,6 +182,13 @@ mod tests {
         assert_eq!(stats.confirmed(), 450);
         assert_eq!(stats.duplicates(), 1);
         assert_eq!(db.orders_of_product(pid).await.expect("orders").len(), 450);
-        assert_eq!(db.get_product(pid).await.expect("get").expect("exists").stock, 50);
+        assert_eq!(
+            db.get_product(pid)
+                .await
+                .expect("get")
+                .expect("exists")
+                .stock,
+            50
+        );
     }
 }

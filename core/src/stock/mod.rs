@@ -50,3 +50,24 @@ pub trait StockStore: Send + Sync + 'static {
     /// Units not yet reserved; `None` when the product is not loaded.
     async fn remaining(&self, product_id: i64) -> Result<Option<i64>, StockError>;
 }
+
+/// Sets a product's stock in the store from the database: the units the database still has and
+/// the shoppers who already hold an order. Call it when the store may have lost its state (a
+/// start, an admin's stock edit, a sale starting); it replaces what the store had.
+pub async fn load_from_db(
+    db: &crate::Db,
+    store: &dyn StockStore,
+    product: &crate::domain::Product,
+) -> Result<(), LoadError> {
+    let holders = db.order_holders(product.id).await?;
+    store.load(product.id, product.stock, &holders).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not read the product's orders")]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Stock(#[from] StockError),
+}

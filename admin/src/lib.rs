@@ -1,0 +1,1 @@
+//! flashsale-admin: the back-office web app. Not built yet; see the admin issue.

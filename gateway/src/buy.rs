@@ -1,0 +1,113 @@
+//! The Buy decision (`POST /getOne`), independent of HTTP.
+//!
+//! In order: the product exists and its sale is open; the shopper's cooldown has run out
+//! (atomic check-and-set); the product is not flagged sold out; the stock store reserves one
+//! unit (one per shopper, never below zero); the order is published. If publishing fails,
+//! the unit is given back before answering, so nothing is sold that is not queued.
+
+use crate::shop::Shop;
+use flashsale_core::domain::{new_order_id, now_unix, now_unix_ms, OrderMessage, SaleWindow};
+use flashsale_core::stock::Reservation;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuyOutcome {
+    Queued {
+        order_id: String,
+    },
+    NoSuchProduct,
+    NotOnSale,
+    TooFast {
+        retry_after: Duration,
+    },
+    SoldOut,
+    AlreadyBought,
+    /// Nothing was reserved; try again.
+    Unavailable,
+}
+
+impl BuyOutcome {
+    /// The contract's `result` word.
+    pub fn result(&self) -> &'static str {
+        match self {
+            BuyOutcome::Queued { .. } => "queued",
+            BuyOutcome::NoSuchProduct => "no_such_product",
+            BuyOutcome::NotOnSale => "not_on_sale",
+            BuyOutcome::TooFast { .. } => "too_fast",
+            BuyOutcome::SoldOut => "sold_out",
+            BuyOutcome::AlreadyBought => "already_bought",
+            BuyOutcome::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            BuyOutcome::Queued { .. } => 202,
+            BuyOutcome::NoSuchProduct => 404,
+            BuyOutcome::NotOnSale => 403,
+            BuyOutcome::TooFast { .. } => 429,
+            BuyOutcome::SoldOut => 410,
+            BuyOutcome::AlreadyBought => 409,
+            BuyOutcome::Unavailable => 503,
+        }
+    }
+}
+
+pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> BuyOutcome {
+    let Some(product) = shop.catalog.get(product_id) else {
+        return BuyOutcome::NoSuchProduct;
+    };
+    if product.sale_window(now_unix()) != SaleWindow::Open {
+        return BuyOutcome::NotOnSale;
+    }
+    if let Err(retry_after) = shop.cooldown.try_start(user_id, now) {
+        return BuyOutcome::TooFast { retry_after };
+    }
+    if shop.catalog.is_sold_out(product_id) {
+        return BuyOutcome::SoldOut;
+    }
+    match shop.stock.reserve(product_id, user_id).await {
+        Ok(Reservation::Reserved) => {}
+        Ok(Reservation::AlreadyHeld) => return BuyOutcome::AlreadyBought,
+        Ok(Reservation::SoldOut) => {
+            shop.catalog.mark_sold_out(product_id);
+            return BuyOutcome::SoldOut;
+        }
+        Ok(Reservation::NotLoaded) => {
+            tracing::warn!(
+                product_id,
+                "stock of an on-sale product is not loaded; answering unavailable"
+            );
+            return BuyOutcome::Unavailable;
+        }
+        Err(e) => {
+            tracing::warn!(product_id, error = %e, "stock store failed; answering unavailable");
+            return BuyOutcome::Unavailable;
+        }
+    }
+
+    let order = OrderMessage {
+        order_id: new_order_id(),
+        user_id,
+        product_id,
+        accepted_at: now_unix_ms(),
+    };
+    match shop.queue.publish(&order).await {
+        Ok(()) => {
+            shop.pending
+                .insert(order.order_id.clone(), user_id, product_id);
+            BuyOutcome::Queued {
+                order_id: order.order_id,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(product_id, error = %e, "could not queue an order; giving the unit back");
+            if let Err(e) = shop.stock.release(product_id, user_id).await {
+                // The unit stays held until the stock is reloaded from the database; the
+                // shopper was not charged and sees 503.
+                tracing::error!(product_id, user_id, error = %e, "could not give a reserved unit back");
+            }
+            BuyOutcome::Unavailable
+        }
+    }
+}

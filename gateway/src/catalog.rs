@@ -1,0 +1,67 @@
+//! The products the gateway knows, and which of them are sold out.
+//!
+//! Kept in memory and refreshed from the database in the background, so a Buy never waits on
+//! the database. The sold-out flag saves a stock-store round trip for every click after the
+//! last unit went; it is cleared when the store has stock again (an admin raised it).
+
+use dashmap::DashSet;
+use flashsale_core::domain::Product;
+use flashsale_core::stock::StockStore;
+use flashsale_core::Db;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Default)]
+pub struct Catalog {
+    products: RwLock<Arc<HashMap<i64, Product>>>,
+    sold_out: DashSet<i64>,
+}
+
+impl Catalog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, id: i64) -> Option<Product> {
+        self.snapshot().get(&id).cloned()
+    }
+
+    fn snapshot(&self) -> Arc<HashMap<i64, Product>> {
+        // Readers clone an Arc; a poisoned lock still holds a complete map (it is swapped whole).
+        self.products
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, products: Vec<Product>) {
+        let map = products.into_iter().map(|p| (p.id, p)).collect();
+        *self.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
+    }
+
+    pub fn is_sold_out(&self, id: i64) -> bool {
+        self.sold_out.contains(&id)
+    }
+
+    pub fn mark_sold_out(&self, id: i64) {
+        self.sold_out.insert(id);
+    }
+
+    /// Reloads the products, and lifts the sold-out flag of any product the store has stock for.
+    pub async fn refresh(
+        &self,
+        db: &Db,
+        stock: &dyn StockStore,
+    ) -> Result<(), flashsale_core::db::DbError> {
+        self.replace(db.list_products().await?);
+        let flagged: Vec<i64> = self.sold_out.iter().map(|id| *id).collect();
+        for id in flagged {
+            if let Ok(Some(remaining)) = stock.remaining(id).await {
+                if remaining > 0 {
+                    self.sold_out.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! flashsale-gateway: the pingora server shoppers talk to.
+//!
+//! - [`server`]: starts the pingora server on its threads and stops it on request.
+//! - [`proxy`]: the `ProxyHttp` implementation: routes each request to its handler.
+//! - [`static_files`]: serves `dist/`, and nothing outside it.
+//! - [`accounts`]: register, log in (the `uid` + `sign` cookies), log out.
+//! - [`password`]: slow password hashing, bounded and off the async threads.
+//! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
+//! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
+//! - [`catalog`]: the products in memory and their sold-out flags.
+//! - [`orders`]: order status for the shopper who placed it.
+//! - [`shop`]: the state a node shares across its threads.
+//! - [`reply`], [`request`]: writing responses, reading cookies, queries and forms.
+
+pub mod accounts;
+pub mod buy;
+pub mod catalog;
+pub mod cooldown;
+pub mod error;
+pub mod orders;
+pub mod password;
+pub mod proxy;
+pub mod reply;
+pub mod request;
+pub mod server;
+pub mod shop;
+pub mod static_files;
+
+pub use error::StartError;
+pub use server::{spawn, GatewayHandle};
+pub use shop::{Shop, ShopParts};

@@ -1,0 +1,210 @@
+//! The pingora `ProxyHttp` implementation: every request is answered in `request_filter`.
+//!
+//! On a ring of one node nothing is proxied; forwarding a Buy to the shopper's owner node
+//! plugs in at `upstream_peer` when the ring has other members.
+
+use crate::buy::{buy, BuyOutcome};
+use crate::reply::Reply;
+use crate::request::{cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
+use crate::shop::Shop;
+use crate::{accounts, orders};
+use async_trait::async_trait;
+use flashsale_core::domain::now_unix;
+use pingora::http::Method;
+use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Gateway {
+    shop: Arc<Shop>,
+}
+
+impl Gateway {
+    pub fn new(shop: Arc<Shop>) -> Self {
+        Gateway { shop }
+    }
+
+    async fn route(&self, session: &mut Session) -> Reply {
+        let req = session.req_header();
+        let method = req.method.clone();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().unwrap_or("").to_string();
+        let read_only = method == Method::GET || method == Method::HEAD;
+
+        match path.as_str() {
+            "/healthz" if read_only => Reply::text(200, "ok"),
+            "/getOne" if method == Method::POST => self.get_one(session, &query).await,
+            "/getOne" => {
+                Reply::json(405, json!({"result": "method_not_allowed"})).header("Allow", "POST")
+            }
+            "/user/register" | "/user/login" if method == Method::POST => {
+                let form = match read_form(session).await {
+                    Ok(form) => form,
+                    Err(reply) => return reply,
+                };
+                if path == "/user/register" {
+                    accounts::register(&self.shop, &form).await
+                } else {
+                    accounts::login(&self.shop, &form).await
+                }
+            }
+            "/user/logout" if method == Method::POST => accounts::logout(),
+            p if read_only && p.starts_with("/order/") => match self.shopper(session) {
+                Some(uid) => orders::order_status(&self.shop, uid, &p["/order/".len()..]).await,
+                None => unauthorized(),
+            },
+            p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
+            _ if read_only => {
+                let if_none_match = session
+                    .req_header()
+                    .headers
+                    .get("if-none-match")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                self.shop.site.serve(&path, if_none_match.as_deref()).await
+            }
+            _ => Reply::text(405, "method not allowed").header("Allow", "GET, HEAD"),
+        }
+    }
+
+    /// The shopper behind the request: a valid `sign` token whose uid matches the `uid` cookie.
+    fn shopper(&self, session: &Session) -> Option<i64> {
+        let headers = &session.req_header().headers;
+        let mut uid_cookie = None;
+        let mut sign = None;
+        for value in headers.get_all("cookie") {
+            let Ok(text) = value.to_str() else { continue };
+            uid_cookie = uid_cookie.or_else(|| cookie(text, "uid").map(str::to_string));
+            sign = sign.or_else(|| cookie(text, "sign").map(str::to_string));
+        }
+        let uid = self.shop.codec.verify(&sign?, now_unix()).ok()?;
+        (uid_cookie? == uid.to_string()).then_some(uid)
+    }
+
+    async fn get_one(&self, session: &mut Session, query: &str) -> Reply {
+        // A Buy carries no body; read whatever came (bounded) so the connection stays reusable.
+        if let Err(reply) = read_form(session).await {
+            return reply;
+        }
+        let Some(uid) = self.shopper(session) else {
+            return unauthorized();
+        };
+        let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
+            return Reply::json(400, json!({"result": "bad_request"}));
+        };
+        let outcome = buy(&self.shop, uid, product_id, Instant::now()).await;
+        let status = outcome.status();
+        match outcome {
+            BuyOutcome::Queued { order_id } => {
+                Reply::json(status, json!({"result": "queued", "orderId": order_id}))
+            }
+            BuyOutcome::TooFast { retry_after } => {
+                // Round up: retrying after a rounded-down wait would be refused again.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Reply::json(status, json!({"result": "too_fast", "retryAfter": secs}))
+                    .header("Retry-After", secs.to_string())
+            }
+            other => Reply::json(status, json!({"result": other.result()})),
+        }
+    }
+
+    async fn stock(&self, id: &str) -> Reply {
+        let not_found = || Reply::json(404, json!({"result": "no_such_product"}));
+        let Some(product_id) = parse_id(id) else {
+            return not_found();
+        };
+        if self.shop.catalog.get(product_id).is_none() {
+            return not_found();
+        }
+        match self.shop.stock.remaining(product_id).await {
+            Ok(Some(n)) => {
+                Reply::json(200, json!({"productId": product_id, "remaining": n.max(0)}))
+                    .header("Cache-Control", "public, max-age=1")
+            }
+            Ok(None) | Err(_) => Reply::json(503, json!({"result": "unavailable"})),
+        }
+    }
+}
+
+fn unauthorized() -> Reply {
+    Reply::json(401, json!({"result": "unauthorized"}))
+}
+
+/// A positive decimal id, nothing else (no sign, no spaces, no overflow).
+fn parse_id(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|id| *id > 0)
+}
+
+async fn read_form(session: &mut Session) -> Result<Form, Reply> {
+    match read_body(session, MAX_FORM_BYTES).await {
+        Ok(body) => Ok(Form::parse(&body)),
+        Err(BodyError::TooLarge) => {
+            // The rest of the body is unread: the connection cannot be reused.
+            session.set_keepalive(None);
+            Err(Reply::text(413, "request body too large"))
+        }
+        Err(BodyError::Read(_)) => {
+            session.set_keepalive(None);
+            Err(Reply::text(400, "could not read the request body"))
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = ();
+
+    fn new_ctx(&self) -> Self::CTX {}
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> pingora::Result<bool> {
+        let head_only = session.req_header().method == Method::HEAD;
+        let reply = self.route(session).await;
+        reply.send(session, head_only).await?;
+        // Answered here: nothing goes upstream.
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        Err(Error::explain(
+            ErrorType::InternalError,
+            "no upstream: a ring of one node answers every request itself",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn ids_are_plain_positive_numbers() {
+        assert_eq!(parse_id("12"), Some(12));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "1e3",
+            " 1",
+            "abc",
+            "99999999999999999999",
+            "1;DROP",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! A response built by a handler, and how it is written to the shopper.
+//!
+//! Every generated response carries `Content-Length`: without it pingora ends the body by
+//! closing the connection, which defeats keep-alive.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn json(status: u16, value: serde_json::Value) -> Self {
+        Reply::new(status)
+            .header("Content-Type", "application/json")
+            .header("Cache-Control", "no-store")
+            .body(value.to_string())
+    }
+
+    /// A short page for a browser that posted a form.
+    pub fn page(status: u16, title: &str, message: &str, back: &str) -> Self {
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+             <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main class=\"notice\">\
+             <h1>{t}</h1><p>{m}</p><p><a href=\"{b}\">Back</a></p></main></body></html>",
+            t = html_escape(title),
+            m = html_escape(message),
+            b = html_escape(back)
+        );
+        Reply::new(status)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Cache-Control", "no-store")
+            .body(body)
+    }
+
+    pub fn see_other(location: &str) -> Self {
+        Reply::new(303)
+            .header("Location", location)
+            .header("Cache-Control", "no-store")
+    }
+
+    pub fn text(status: u16, text: &str) -> Self {
+        Reply::new(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(text.to_string())
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Writes the reply; for `HEAD` only the headers (with the body's length).
+    pub async fn send(self, session: &mut Session, head_only: bool) -> pingora::Result<()> {
+        let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 1))?;
+        for (name, value) in self.headers {
+            header.append_header(name, value)?;
+        }
+        header.insert_header("Content-Length", self.body.len().to_string())?;
+        let no_body = head_only || self.body.is_empty();
+        session
+            .write_response_header(Box::new(header), no_body)
+            .await?;
+        if !no_body {
+            session.write_response_body(Some(self.body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}

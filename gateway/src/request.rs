@@ -1,0 +1,92 @@
+//! Reading what the shopper sent: cookies, query parameters, a bounded form body.
+
+use bytes::BytesMut;
+use pingora::proxy::Session;
+
+/// Forms are small; anything bigger is refused before it is buffered.
+pub const MAX_FORM_BYTES: usize = 8 * 1024;
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// The first value of query parameter `name`.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    Read(Box<pingora::Error>),
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes.
+pub async fn read_body(session: &mut Session, limit: usize) -> Result<BytesMut, BodyError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = "a=1; uid=42; sign=abc-_; xuid=7";
+        assert_eq!(cookie(h, "uid"), Some("42"));
+        assert_eq!(cookie(h, "sign"), Some("abc-_"));
+        assert_eq!(cookie(h, "id"), None);
+        assert_eq!(cookie("", "uid"), None);
+    }
+
+    #[test]
+    fn query_and_form_values_are_decoded() {
+        assert_eq!(
+            query_param("productID=12&x=1", "productID").as_deref(),
+            Some("12")
+        );
+        assert_eq!(query_param("x=1", "productID"), None);
+        let f = Form::parse(b"userName=a%20b&password=p%26w+d");
+        assert_eq!(f.get("userName"), "a b");
+        assert_eq!(f.get("password"), "p&w d");
+        assert_eq!(f.get("missing"), "");
+    }
+}

@@ -1,0 +1,131 @@
+//! Running the gateway: a pingora server on its own threads, stopped by a signal we own.
+//!
+//! Tests and `flashsale up` start it in-process and stop it cleanly; `flashsale gateway` stops
+//! it on SIGINT/SIGTERM. The shutdown grace period is short so Ctrl-C ends promptly.
+
+use crate::error::StartError;
+use crate::proxy::Gateway;
+use crate::shop::Shop;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How often the catalogue is reloaded and expired cooldowns are forgotten.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
+
+/// A running gateway.
+pub struct GatewayHandle {
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+    pub listen: String,
+}
+
+impl GatewayHandle {
+    /// Stops accepting, lets requests in flight finish (briefly), and waits for the threads.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the gateway thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Starts a gateway for `shop` on `listen` with `threads` worker threads (0: one per core).
+pub fn spawn(shop: Arc<Shop>, listen: &str, threads: usize) -> Result<GatewayHandle, StartError> {
+    // Bind once ourselves so a taken port is a clear error here, not a panic in pingora.
+    std::net::TcpListener::bind(listen).map_err(|source| StartError::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
+
+    let conf = ServerConf {
+        threads: if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        },
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(shop.clone()));
+    proxy.add_tcp(listen);
+    server.add_service(proxy);
+    server.add_service(background_service("housekeeping", Housekeeping { shop }));
+
+    let (stop, stopped) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("gateway".into())
+        .spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(StopSignal(stopped)),
+            })
+        })
+        .map_err(|e| StartError::Server(e.to_string()))?;
+    Ok(GatewayHandle {
+        stop,
+        thread: Some(thread),
+        listen: listen.to_string(),
+    })
+}
+
+struct StopSignal(watch::Receiver<bool>);
+
+#[async_trait]
+impl ShutdownSignalWatch for StopSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut stopped = self.0.clone();
+        // A dropped sender also means stop.
+        let _ = stopped.wait_for(|stop| *stop).await;
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+struct Housekeeping {
+    shop: Arc<Shop>,
+}
+
+#[async_trait]
+impl BackgroundService for Housekeeping {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self
+                .shop
+                .catalog
+                .refresh(&self.shop.db, self.shop.stock.as_ref())
+                .await
+            {
+                tracing::warn!(error = %e, "could not refresh the catalogue; keeping the last one");
+            }
+            let now = Instant::now();
+            self.shop.cooldown.sweep(now);
+            self.shop.pending.sweep(now);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! View structs: the catalogue as the templates want it.
+//!
+//! Templates never see domain types (STYLE.md #6): the view decides how a price reads, which
+//! image URLs may reach an `src` attribute, and how times are written, so the templates only
+//! place text. Escaping is left to tera (every template name ends in `.html`).
+
+use flashsale_core::domain::Product;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+use crate::SitegenError;
+
+/// Shown in place of a picture whose URL is not a site path or http(s) URL.
+pub(crate) const PLACEHOLDER_IMAGE: &str = "/static/img/placeholder.svg";
+
+/// What every page knows about the shop.
+#[derive(Debug, Serialize)]
+pub(crate) struct SiteView {
+    pub shop_name: String,
+    pub cooldown_secs: u64,
+}
+
+/// One product, ready to be placed in a template.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProductView {
+    pub id: i64,
+    pub name: String,
+    /// Cents written as units, e.g. `12.34`.
+    pub price: String,
+    pub image: String,
+    /// The description split on blank lines, one entry per paragraph.
+    pub paragraphs: Vec<String>,
+    /// Stock at render time, e.g. `12 left`; the page's script replaces it with the live count.
+    pub stock_line: String,
+    pub sold_out: bool,
+    /// RFC 3339, empty when the sale has no start; read by the page's script.
+    pub sale_start_rfc3339: String,
+    pub sale_end_rfc3339: String,
+    /// The same moments for readers without script, e.g. `2025-06-01 12:00 UTC`.
+    pub sale_start_text: String,
+    pub sale_end_text: String,
+}
+
+impl ProductView {
+    pub(crate) fn new(product: &Product) -> Result<Self, SitegenError> {
+        let page = product_page(product.id);
+        let (sale_start_rfc3339, sale_start_text) = sale_time(product.sale_start, &page)?;
+        let (sale_end_rfc3339, sale_end_text) = sale_time(product.sale_end, &page)?;
+        Ok(ProductView {
+            id: product.id,
+            name: product.name.clone(),
+            price: format_price(product.price_cents),
+            image: vet_image(&product.image),
+            paragraphs: paragraphs(&product.description),
+            stock_line: stock_line(product.stock),
+            sold_out: product.stock <= 0,
+            sale_start_rfc3339,
+            sale_start_text,
+            sale_end_rfc3339,
+            sale_end_text,
+        })
+    }
+}
+
+/// The page of a product, relative to the site root.
+pub(crate) fn product_page(id: i64) -> String {
+    format!("product/{id}.html")
+}
+
+/// Cents as units with two decimals: 5 -> `0.05`, 1234 -> `12.34`, -150 -> `-1.50`.
+pub fn format_price(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    // unsigned_abs, because i64::MIN has no positive i64.
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+fn stock_line(stock: i64) -> String {
+    if stock > 0 {
+        format!("{stock} left")
+    } else {
+        "Sold out".to_owned()
+    }
+}
+
+/// Escaping stops a URL from leaving its attribute, but not a `javascript:` or `data:` URL from
+/// being one; only site paths and http(s) URLs are let through.
+fn vet_image(url: &str) -> String {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if url.starts_with('/') || lower.starts_with("https://") || lower.starts_with("http://") {
+        url.to_owned()
+    } else {
+        PLACEHOLDER_IMAGE.to_owned()
+    }
+}
+
+fn paragraphs(description: &str) -> Vec<String> {
+    description
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A sale time as (RFC 3339, human text), both empty when there is none.
+fn sale_time(unix_secs: Option<i64>, page: &str) -> Result<(String, String), SitegenError> {
+    let Some(unix_secs) = unix_secs else {
+        return Ok((String::new(), String::new()));
+    };
+    let out_of_range = || SitegenError::SaleTime {
+        page: page.to_owned(),
+        unix_secs,
+    };
+    let at = OffsetDateTime::from_unix_timestamp(unix_secs).map_err(|_| out_of_range())?;
+    let rfc3339 = at.format(&Rfc3339).map_err(|_| out_of_range())?;
+    let text = at
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .map_err(|_| out_of_range())?;
+    Ok((rfc3339, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product() -> Product {
+        Product {
+            id: 7,
+            name: "Phone".into(),
+            stock: 3,
+            price_cents: 49_900,
+            image: "/static/img/phone.svg".into(),
+            description: "First.\n\nSecond\nline.".into(),
+            sale_start: None,
+            sale_end: None,
+        }
+    }
+
+    #[test]
+    fn prices_read_as_units_and_cents() {
+        assert_eq!(format_price(5), "0.05");
+        assert_eq!(format_price(1234), "12.34");
+        assert_eq!(format_price(0), "0.00");
+        assert_eq!(format_price(100), "1.00");
+        assert_eq!(format_price(-150), "-1.50");
+        assert_eq!(format_price(i64::MIN), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn stock_reads_as_units_left_or_sold_out() {
+        assert_eq!(stock_line(12), "12 left");
+        assert_eq!(stock_line(0), "Sold out");
+        assert_eq!(stock_line(-1), "Sold out");
+    }
+
+    #[test]
+    fn only_site_paths_and_http_images_reach_the_page() {
+        assert_eq!(vet_image("/static/img/a.svg"), "/static/img/a.svg");
+        assert_eq!(
+            vet_image("https://cdn.example/a.png"),
+            "https://cdn.example/a.png"
+        );
+        assert_eq!(vet_image("javascript:alert(1)"), PLACEHOLDER_IMAGE);
+        assert_eq!(vet_image("data:image/svg+xml,<svg/>"), PLACEHOLDER_IMAGE);
+        assert_eq!(vet_image(""), PLACEHOLDER_IMAGE);
+    }
+
+    #[test]
+    fn description_splits_into_paragraphs() {
+        let view = ProductView::new(&product()).expect("valid product");
+        assert_eq!(view.paragraphs, vec!["First.", "Second\nline."]);
+    }
+
+    #[test]
+    fn sale_times_are_rfc3339_or_empty() {
+        let mut p = product();
+        p.sale_start = Some(1_748_779_200);
+        let view = ProductView::new(&p).expect("valid product");
+        assert_eq!(view.sale_start_rfc3339, "2025-06-01T12:00:00Z");
+        assert_eq!(view.sale_start_text, "2025-06-01 12:00 UTC");
+        assert_eq!(view.sale_end_rfc3339, "");
+    }
+
+    #[test]
+    fn a_sale_time_out_of_range_names_the_page() {
+        let mut p = product();
+        p.sale_end = Some(i64::MAX);
+        let err = ProductView::new(&p).expect_err("out of range");
+        assert!(err.to_string().contains("product/7.html"), "{err}");
+    }
+}

@@ -1,0 +1,104 @@
+//! The command line: `flashsale <command>`, one module per command.
+
+mod admin;
+mod gateway;
+mod migrate;
+mod sitegen;
+mod up;
+mod worker;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flashsale_core::Config;
+use std::path::PathBuf;
+
+/// Flashsale: a flash-sale shop whose pages cost nothing to serve and whose Buy button holds
+/// under a storm, without ever selling a unit twice.
+///
+/// Every option can also be set in a TOML config file or as FLASHSALE_<KEY> in the environment
+/// (for example FLASHSALE_DATABASE_URL, FLASHSALE_GATEWAY_LISTEN, FLASHSALE_COOLDOWN_SECS).
+#[derive(Debug, Parser)]
+#[command(name = "flashsale", version, about, long_about)]
+pub struct Cli {
+    /// The TOML config file.
+    #[arg(long, short, global = true, env = "FLASHSALE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole shop in one process: SQLite under data/, in-memory stock and queue, the
+    /// demo catalogue on first run, the site rendered into dist/, the gateway on :8080.
+    Up,
+    /// Render the catalogue from the database into dist/.
+    Sitegen,
+    /// Run the gateway alone (scale-out deployments).
+    Gateway,
+    /// Run the order worker alone (scale-out deployments).
+    Worker,
+    /// Run the admin back-office alone.
+    Admin,
+    /// Create or upgrade the database schema.
+    Migrate,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref()).context("could not load the configuration")?;
+    tracing::debug!(?config, "configuration");
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Up => up::run(&config).await,
+            Command::Sitegen => sitegen::run(&config).await,
+            Command::Gateway => gateway::run(&config).await,
+            Command::Worker => worker::run(&config).await,
+            Command::Admin => admin::run(&config).await,
+            Command::Migrate => migrate::run(&config).await,
+        }
+    })
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info,pingora=warn,pingora_core=warn,pingora_proxy=warn,sqlx=warn",
+        1 => "debug,pingora_core=info,pingora_proxy=info,sqlx=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

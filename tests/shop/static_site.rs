@@ -1,0 +1,151 @@
+use crate::util::{product, raw, TestShop};
+use flashsale_core::domain::NewProduct;
+
+#[tokio::test]
+async fn pages_are_served_with_types_and_caching() {
+    let shop = TestShop::start(&[product("Phone", 5)], 10).await;
+    let pid = shop.product_ids[0];
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        (
+            &format!("/product/{pid}.html") as &str,
+            "text/html; charset=utf-8",
+        ),
+        ("/user/login", "text/html; charset=utf-8"),
+        ("/user/register", "text/html; charset=utf-8"),
+        ("/static/style.css", "text/css; charset=utf-8"),
+        ("/static/buy.js", "text/javascript; charset=utf-8"),
+        ("/static/img/phone.svg", "image/svg+xml"),
+    ] {
+        let r = reqwest::get(format!("{}{path}", shop.url))
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], content_type, "{path}");
+        assert!(r.headers().contains_key("etag"), "{path}");
+        assert!(r.headers().contains_key("cache-control"), "{path}");
+    }
+
+    // The product page carries the Buy button wired to the product.
+    let page = reqwest::get(format!("{}/product/{pid}.html", shop.url))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains(&format!("data-product-id=\"{pid}\"")),
+        "{page}"
+    );
+    assert!(page.contains("id=\"buy\""));
+
+    // Revalidation with the ETag is a 304 without a body.
+    let client = reqwest::Client::new();
+    let first = client
+        .get(format!("{}/", shop.url))
+        .send()
+        .await
+        .expect("get");
+    let etag = first.headers()["etag"].clone();
+    let again = client
+        .get(format!("{}/", shop.url))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.expect("body").is_empty());
+
+    // HEAD: the headers of GET, no body.
+    let head = client
+        .head(format!("{}/", shop.url))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), 200);
+    assert!(
+        head.headers()["content-length"]
+            .to_str()
+            .expect("ascii")
+            .parse::<usize>()
+            .expect("n")
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn html_in_product_names_is_escaped_in_the_served_pages() {
+    let evil = NewProduct {
+        name: "<script>alert(1)</script>".into(),
+        description: "<img src=x onerror=alert(2)>".into(),
+        ..product("x", 5)
+    };
+    let shop = TestShop::start(&[evil], 10).await;
+    let pid = shop.product_ids[0];
+    for path in ["/".to_string(), format!("/product/{pid}.html")] {
+        let page = reqwest::get(format!("{}{path}", shop.url))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            !page.contains("<script>alert(1)"),
+            "{path} holds raw script"
+        );
+        assert!(!page.contains("<img src=x"), "{path} holds raw img");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)"),
+            "{path} lacks the escaped name"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_outside_dist_is_served() {
+    let shop = TestShop::start(&[product("Phone", 5)], 10).await;
+    // A file next to dist/ that must never be reachable.
+    std::fs::write(shop.config.dist.join("../secret.txt"), "TOP SECRET").expect("write");
+    let addr = shop.config.gateway_listen.clone();
+    for path in [
+        "/../secret.txt",
+        "/../../../../etc/passwd",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/static/..%2f..%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/static\\..\\..\\secret.txt",
+        "/index.html%00.txt",
+        "/%00",
+        "/.%2e/secret.txt",
+        "/data/cookie_secret",
+        "/../data/cookie_secret",
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (status, text) = raw(&addr, &request).await;
+        assert!(status == 404 || status == 400, "{path} answered {status}");
+        assert!(
+            !text.contains("TOP SECRET") && !text.contains("root:"),
+            "{path} leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_pages_get_the_site_404() {
+    let shop = TestShop::start(&[], 10).await;
+    let r = reqwest::get(format!("{}/product/12345.html", shop.url))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/html"));
+    let r = reqwest::Client::new()
+        .put(format!("{}/", shop.url))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 405);
+}
