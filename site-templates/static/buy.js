@@ -46,7 +46,9 @@
   }
 
   function render() {
-    if (state.finalLabel) {
+    // The cooldown always counts down to the end (the server enforces it anyway); only then
+    // does the button settle on its final label.
+    if (state.finalLabel && state.countdown === 0) {
       button.textContent = state.finalLabel;
       button.disabled = true;
       return;
@@ -72,11 +74,9 @@
     }, 1000);
   }
 
-  // No more buying from this page: sold out, or the shopper has theirs.
+  // No more buying from this page: sold out, or the shopper has theirs. Shown once the
+  // running countdown ends.
   function finish(label) {
-    clearInterval(state.timer);
-    state.timer = null;
-    state.countdown = 0;
     state.finalLabel = label;
     render();
   }
