@@ -1,0 +1,11 @@
+//! flashsale-testkit: helpers for tests against the real services.
+//!
+//! - [`proxy`]: a TCP proxy a test puts between the code and a service, to cut and restore.
+//! - [`services`]: where the shared services are, a loud reachability check, fresh MySQL
+//!   databases, unique names.
+
+pub mod proxy;
+pub mod services;
+
+pub use proxy::TcpProxy;
+pub use services::{mysql_database, require, unique_name, TestDatabase};

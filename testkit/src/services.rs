@@ -1,0 +1,66 @@
+//! The machine's shared services, and per-test resources on them.
+
+use std::time::Duration;
+
+pub const MYSQL_ADDR: &str = "127.0.0.1:3306";
+pub const REDIS_ADDR: &str = "127.0.0.1:6379";
+pub const AMQP_ADDR: &str = "127.0.0.1:5672";
+
+/// Panics with a clear message if `addr` does not accept connections: a test that needs a
+/// service fails loudly rather than passing without it.
+pub fn require(name: &str, addr: &str) {
+    let reachable = addr
+        .parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).ok())
+        .is_some();
+    assert!(
+        reachable,
+        "{name} is not reachable on {addr}: start it (`bash .ci/run` starts every service the tests need)"
+    );
+}
+
+/// A name no other test uses: `{prefix}_{random hex}`.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{:016x}", rand::random::<u64>())
+}
+
+/// A fresh, empty MySQL database, dropped when this value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    /// `mysql://root@127.0.0.1:3306/{name}`.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// The same database reached through another address (a [`crate::TcpProxy`]).
+    pub fn url_via(&self, host_port: &str) -> String {
+        format!("mysql://root@{host_port}/{}", self.name)
+    }
+}
+
+/// Creates a fresh database on the shared MariaDB (root, empty password).
+pub fn mysql_database() -> TestDatabase {
+    require("MariaDB", MYSQL_ADDR);
+    let name = unique_name("fs_test");
+    mariadb(&format!("CREATE DATABASE {name}"));
+    TestDatabase {
+        url: format!("mysql://root@{MYSQL_ADDR}/{name}"),
+        name,
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        mariadb(&format!("DROP DATABASE IF EXISTS {}", self.name));
+    }
+}
+
+fn mariadb(sql: &str) {
+    // The client binary keeps this synchronous, so it also works from Drop.
+    let status = std::process::Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql])
+        .status()
+        .expect("the mariadb client is installed");
+    assert!(status.success(), "mariadb failed to run: {sql}");
+}
