@@ -1,13 +1,16 @@
-//! The whole shop in one process on embedded backends: what `flashsale up` runs, and what the
+//! The shop's parts assembled: what `flashsale up`, `gateway` and `worker` run, and what the
 //! end-to-end tests start.
 //!
 //! Start: migrate the database, seed the demo catalogue on first run, render `dist/`, load
-//! stock, start the worker and the gateway. Stop: the gateway stops taking requests, then the
-//! queue is closed and the worker drains it to the end, so no accepted order is lost.
+//! stock the store does not have yet, start the worker and the gateway. Stop: the gateway
+//! stops taking requests, then the worker finishes: with the in-memory queue it drains it to
+//! the end (nothing else would), with RabbitMQ it finishes the batch in flight and leaves the
+//! rest on the durable queue.
 
+use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
-use flashsale_core::queue::MemoryQueue;
-use flashsale_core::stock::{load_from_db, MemoryStock, StockStore};
+use flashsale_core::queue::OrderConsumer;
+use flashsale_core::stock::{load_missing_from_db, StockStore};
 use flashsale_core::{Config, Db, SignCodec};
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
@@ -16,112 +19,205 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Which parts run in this process.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    pub gateway: bool,
+    pub worker: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        gateway: true,
+        worker: true,
+    };
+}
+
 pub struct Stack {
     pub db: Db,
     pub gateway_url: String,
+    pub stock: Arc<dyn StockStore>,
     pub worker_stats: Arc<DrainStats>,
-    pub queue: MemoryQueue,
+    queue: Queue,
     gateway: Option<GatewayHandle>,
-    worker: JoinHandle<()>,
+    worker: Option<RunningWorker>,
 }
 
 impl Stack {
+    /// Everything in one process.
     pub async fn start(config: &Config) -> anyhow::Result<Stack> {
-        if config.stock_url != "memory:" || config.queue_url != "memory:" {
+        Self::start_parts(config, Parts::ALL).await
+    }
+
+    pub async fn start_parts(config: &Config, parts: Parts) -> anyhow::Result<Stack> {
+        let queue = Queue::from_config(config);
+        if matches!(queue, Queue::Memory(_)) && !(parts.gateway && parts.worker) {
             bail!(
-                "`flashsale up` runs on the embedded stock store and queue (stock_url and queue_url \
-                 = \"memory:\"); Redis and RabbitMQ are not supported yet"
+                "the in-memory queue (queue_url = \"memory:\") lives inside one process, so the \
+                 gateway and the worker must run together (`flashsale up`); set queue_url to \
+                 amqp://… to run them apart"
             );
         }
-        let db = Db::connect(&config.database_url).await?;
-        db.migrate()
-            .await
-            .context("could not migrate the database")?;
-        if crate::demo::seed_if_empty(&db).await? {
-            tracing::info!("seeded the demo catalogue");
-        }
+        let db = connect_db(config).await?;
+        let stock = backends::stock_store(config).await?;
 
-        let products = db.list_products().await?;
-        let site = flashsale_sitegen::SiteOptions {
-            dist: config.dist.clone(),
-            cooldown_secs: config.cooldown_secs,
-            shop_name: config.shop_name.clone(),
-        };
-        let rendered = {
-            let products = products.clone();
-            tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
-                .await?
-                .with_context(|| {
-                    format!("could not render the site into {}", config.dist.display())
-                })?
-        };
-        tracing::info!(pages = rendered.pages, dist = %config.dist.display(), "rendered the site");
-
-        let stock = Arc::new(MemoryStock::new());
-        for product in &products {
-            load_from_db(&db, stock.as_ref(), product)
-                .await
-                .with_context(|| format!("could not load the stock of product {}", product.id))?;
-        }
-
-        let queue = MemoryQueue::new();
         let worker_stats = Arc::new(DrainStats::default());
-        let worker = {
-            let (db, mut consumer, stats) = (db.clone(), queue.consumer(), worker_stats.clone());
-            let options = DrainOptions {
-                batch: config.worker_batch,
-                ..DrainOptions::default()
-            };
-            // Never asked to stop early: it ends when the queue is closed and drained.
-            let (_keep, never) = watch::channel(false);
-            tokio::spawn(async move {
-                let _keep = _keep;
-                if let Err(e) =
-                    flashsale_order_worker::drain(&db, &mut consumer, &options, &stats, never).await
-                {
-                    tracing::error!(error = %e, "the order worker stopped");
-                }
-            })
+        let worker = if parts.worker {
+            let consumer = queue.consumer().await?;
+            Some(RunningWorker::start(
+                db.clone(),
+                stock.clone(),
+                consumer,
+                config,
+                worker_stats.clone(),
+            ))
+        } else {
+            None
         };
 
-        let secret = config.cookie_secret()?;
-        let shop = Shop::new(ShopParts {
-            db: db.clone(),
-            stock: stock.clone() as Arc<dyn StockStore>,
-            queue: Arc::new(queue.clone()),
-            codec: SignCodec::new(1, secret.as_bytes()),
-            session_ttl: Duration::from_secs(config.session_ttl_secs),
-            cooldown: Duration::from_secs(config.cooldown_secs),
-            dist: config.dist.clone(),
-        })
-        .await?;
-        let gateway =
-            flashsale_gateway::spawn(shop, &config.gateway_listen, config.gateway_threads)?;
-        wait_until_listening(&config.gateway_listen).await?;
+        let gateway = if parts.gateway {
+            if crate::demo::seed_if_empty(&db).await? {
+                tracing::info!("seeded the demo catalogue");
+            }
+            render_site(config, &db).await?;
+            load_missing_stock(&db, stock.as_ref()).await?;
+            let secret = config.cookie_secret()?;
+            let shop = Shop::new(ShopParts {
+                db: db.clone(),
+                stock: stock.clone(),
+                queue: queue.publisher().await?,
+                codec: SignCodec::new(1, secret.as_bytes()),
+                session_ttl: Duration::from_secs(config.session_ttl_secs),
+                cooldown: Duration::from_secs(config.cooldown_secs),
+                dist: config.dist.clone(),
+            })
+            .await?;
+            let gateway =
+                flashsale_gateway::spawn(shop, &config.gateway_listen, config.gateway_threads)?;
+            wait_until_listening(&config.gateway_listen).await?;
+            Some(gateway)
+        } else {
+            None
+        };
 
         Ok(Stack {
             db,
             gateway_url: format!("http://{}", config.gateway_listen),
+            stock,
             worker_stats,
             queue,
-            gateway: Some(gateway),
+            gateway,
             worker,
         })
     }
 
-    /// Stops the gateway, then drains every accepted order into the database.
+    /// Stops the gateway, then the worker (draining the in-memory queue to the end).
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(gateway) = self.gateway.take() {
             tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
         }
-        let waiting = self.queue.len();
-        if waiting > 0 {
-            tracing::info!(orders = waiting, "draining accepted orders before exit");
+        if let Some(worker) = self.worker.take() {
+            match &self.queue {
+                Queue::Memory(queue) => {
+                    if !queue.is_empty() {
+                        tracing::info!(
+                            orders = queue.len(),
+                            "draining accepted orders before exit"
+                        );
+                    }
+                    queue.close();
+                    worker.wait().await;
+                }
+                Queue::Amqp { .. } => worker.stop().await,
+            }
         }
-        self.queue.close();
-        (&mut self.worker).await?;
         self.db.close().await;
         Ok(())
+    }
+}
+
+pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate()
+        .await
+        .context("could not migrate the database")?;
+    Ok(db)
+}
+
+async fn render_site(config: &Config, db: &Db) -> anyhow::Result<()> {
+    let products = db.list_products().await?;
+    let site = flashsale_sitegen::SiteOptions {
+        dist: config.dist.clone(),
+        cooldown_secs: config.cooldown_secs,
+        shop_name: config.shop_name.clone(),
+    };
+    let rendered =
+        tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
+            .await?
+            .with_context(|| format!("could not render the site into {}", config.dist.display()))?;
+    tracing::info!(pages = rendered.pages, dist = %config.dist.display(), "rendered the site");
+    Ok(())
+}
+
+/// Loads from the database the stock of every product the store does not know (a fresh
+/// memory store, or a Redis that lost its data). Products it knows are left alone: other
+/// gateways may be selling them right now.
+pub async fn load_missing_stock(db: &Db, stock: &dyn StockStore) -> anyhow::Result<()> {
+    for product in db.list_products().await? {
+        load_missing_from_db(db, stock, &product)
+            .await
+            .with_context(|| format!("could not load the stock of product {}", product.id))?;
+    }
+    Ok(())
+}
+
+/// The order worker running as a task of this process.
+pub struct RunningWorker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningWorker {
+    pub fn start(
+        db: Db,
+        stock: Arc<dyn StockStore>,
+        mut consumer: Box<dyn OrderConsumer>,
+        config: &Config,
+        stats: Arc<DrainStats>,
+    ) -> RunningWorker {
+        let options = DrainOptions {
+            batch: config.worker_batch,
+            ..DrainOptions::default()
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            if let Err(e) = flashsale_order_worker::drain(
+                &db,
+                stock.as_ref(),
+                consumer.as_mut(),
+                &options,
+                &stats,
+                stopped,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "the order worker stopped");
+            }
+        });
+        RunningWorker { stop, task }
+    }
+
+    /// Finishes the batch in flight, then returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.wait().await;
+    }
+
+    /// Waits for the worker to end by itself (the in-memory queue closed and drained).
+    pub async fn wait(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the order worker panicked");
+        }
     }
 }
 

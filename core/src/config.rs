@@ -32,6 +32,12 @@ pub struct Config {
     pub stock_url: String,
     /// `amqp://…` or `memory:`.
     pub queue_url: String,
+    /// Prefix of every stock-store key (Redis), so several shops can share one Redis.
+    pub stock_prefix: String,
+    /// The RabbitMQ queue of orders; its dead letters go to `{queue_name}.dead`.
+    pub queue_name: String,
+    /// Unacknowledged orders a worker may hold at once (RabbitMQ prefetch).
+    pub worker_prefetch: u16,
     pub gateway_listen: String,
     pub admin_listen: String,
     /// The generated site.
@@ -71,6 +77,9 @@ impl Default for Config {
             database_url: "sqlite://data/flashsale.db".into(),
             stock_url: "memory:".into(),
             queue_url: "memory:".into(),
+            stock_prefix: "flashsale:".into(),
+            queue_name: "flashsale.orders".into(),
+            worker_prefetch: 1000,
             gateway_listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:8081".into(),
             dist: "dist".into(),
@@ -98,6 +107,9 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("stock_url", &redact_url(&self.stock_url))
             .field("queue_url", &redact_url(&self.queue_url))
+            .field("stock_prefix", &self.stock_prefix)
+            .field("queue_name", &self.queue_name)
+            .field("worker_prefetch", &self.worker_prefetch)
             .field("gateway_listen", &self.gateway_listen)
             .field("admin_listen", &self.admin_listen)
             .field("dist", &self.dist)
@@ -214,6 +226,17 @@ impl Config {
         }
         if self.worker_batch == 0 {
             return invalid("worker_batch must be at least 1".into());
+        }
+        if usize::from(self.worker_prefetch) < self.worker_batch.min(usize::from(u16::MAX)) {
+            return invalid(format!(
+                "worker_prefetch ({}) must be at least worker_batch ({}), or batches never fill",
+                self.worker_prefetch, self.worker_batch
+            ));
+        }
+        if self.stock_prefix.contains(['{', '}']) {
+            return invalid(
+                "stock_prefix must not contain { or } (they form Redis Cluster hash tags)".into(),
+            );
         }
         if let Some(me) = &self.ring_self {
             if !self.ring_nodes.is_empty() && !self.ring_nodes.contains(me) {

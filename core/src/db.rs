@@ -5,6 +5,7 @@
 //! query. Every query is parameterised.
 
 use crate::domain::{NewProduct, Order, OrderMessage, OrderStatus, Product, User};
+use crate::stock::Holder;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::path::Path;
@@ -264,16 +265,35 @@ impl Db {
         row.as_ref().map(order_from_row).transpose()
     }
 
-    /// Shoppers who already hold an order for a product: when the stock store is loaded they
-    /// must not be able to buy it again.
-    pub async fn order_holders(&self, product_id: i64) -> Result<Vec<i64>, DbError> {
-        let rows = sqlx::query("SELECT user_id FROM orders WHERE product_id = ?")
+    /// Shoppers who already have an order for a product, with its id: when the stock store is
+    /// loaded they must not be able to buy it again.
+    pub async fn order_holders(&self, product_id: i64) -> Result<Vec<Holder>, DbError> {
+        let rows = sqlx::query("SELECT user_id, order_id FROM orders WHERE product_id = ?")
             .bind(product_id)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| r.try_get(0).map_err(DbError::from))
+            .map(|r| {
+                Ok(Holder {
+                    user_id: r.try_get(0)?,
+                    order_id: r.try_get(1)?,
+                })
+            })
             .collect()
+    }
+
+    /// (confirmed, failed) orders of a product.
+    pub async fn order_counts(&self, product_id: i64) -> Result<(i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(CASE WHEN status = ? THEN 1 END), COUNT(CASE WHEN status = ? THEN 1 END) \
+             FROM orders WHERE product_id = ?",
+        )
+        .bind(OrderStatus::Confirmed.as_str())
+        .bind(OrderStatus::Failed.as_str())
+        .bind(product_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
     /// Every order of a product, for checks and the admin.

@@ -3,11 +3,13 @@
 //! In order: the product exists and its sale is open; the shopper's cooldown has run out
 //! (atomic check-and-set); the product is not flagged sold out; the stock store reserves one
 //! unit (one per shopper, never below zero); the order is published. If publishing fails,
-//! the unit is given back before answering, so nothing is sold that is not queued.
+//! the order is withdrawn in the stock store before answering 503, so nothing is sold that is
+//! not queued; if the worker had already claimed it (the broker took the message but its
+//! confirm was lost), the answer is 202 after all. See the claim protocol in `core::stock`.
 
 use crate::shop::Shop;
 use flashsale_core::domain::{new_order_id, now_unix, now_unix_ms, OrderMessage, SaleWindow};
-use flashsale_core::stock::Reservation;
+use flashsale_core::stock::{Release, Reservation};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +68,17 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
     if shop.catalog.is_sold_out(product_id) {
         return BuyOutcome::SoldOut;
     }
-    match shop.stock.reserve(product_id, user_id).await {
+    let order = OrderMessage {
+        order_id: new_order_id(),
+        user_id,
+        product_id,
+        accepted_at: now_unix_ms(),
+    };
+    match shop
+        .stock
+        .reserve(product_id, user_id, &order.order_id)
+        .await
+    {
         Ok(Reservation::Reserved) => {}
         Ok(Reservation::AlreadyHeld) => return BuyOutcome::AlreadyBought,
         Ok(Reservation::SoldOut) => {
@@ -78,6 +90,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
                 product_id,
                 "stock of an on-sale product is not loaded; answering unavailable"
             );
+            shop.catalog.mark_needs_load(product_id);
             return BuyOutcome::Unavailable;
         }
         Err(e) => {
@@ -86,28 +99,38 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         }
     }
 
-    let order = OrderMessage {
-        order_id: new_order_id(),
-        user_id,
-        product_id,
-        accepted_at: now_unix_ms(),
-    };
-    match shop.queue.publish(&order).await {
-        Ok(()) => {
-            shop.pending
-                .insert(order.order_id.clone(), user_id, product_id);
-            BuyOutcome::Queued {
-                order_id: order.order_id,
-            }
-        }
+    let queued = match shop.queue.publish(&order).await {
+        Ok(()) => true,
         Err(e) => {
-            tracing::warn!(product_id, error = %e, "could not queue an order; giving the unit back");
-            if let Err(e) = shop.stock.release(product_id, user_id).await {
-                // The unit stays held until the stock is reloaded from the database; the
-                // shopper was not charged and sees 503.
-                tracing::error!(product_id, user_id, error = %e, "could not give a reserved unit back");
+            tracing::warn!(product_id, error = %e, "could not queue an order; withdrawing it");
+            match shop
+                .stock
+                .release(product_id, user_id, &order.order_id)
+                .await
+            {
+                Ok(Release::Withdrawn) => false,
+                Ok(Release::Claimed) => {
+                    tracing::info!(
+                        product_id,
+                        "the broker had the order after all: the worker claimed it"
+                    );
+                    true
+                }
+                Err(e) => {
+                    // The unit stays held until the stock is reloaded from the database; if
+                    // the broker did take the message, the order is recorded.
+                    tracing::error!(product_id, user_id, error = %e, "could not withdraw an order");
+                    false
+                }
             }
-            BuyOutcome::Unavailable
         }
+    };
+    if !queued {
+        return BuyOutcome::Unavailable;
+    }
+    shop.pending
+        .insert(order.order_id.clone(), user_id, product_id);
+    BuyOutcome::Queued {
+        order_id: order.order_id,
     }
 }

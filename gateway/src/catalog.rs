@@ -3,10 +3,12 @@
 //! Kept in memory and refreshed from the database in the background, so a Buy never waits on
 //! the database. The sold-out flag saves a stock-store round trip for every click after the
 //! last unit went; it is cleared when the store has stock again (an admin raised it).
+//! A product whose stock the store has lost (a Redis restart) is answered `unavailable` and
+//! queued here for a reload from the database, so the shop heals by itself.
 
 use dashmap::DashSet;
 use flashsale_core::domain::Product;
-use flashsale_core::stock::StockStore;
+use flashsale_core::stock::{load_missing_from_db, StockStore};
 use flashsale_core::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -15,6 +17,7 @@ use std::sync::{Arc, RwLock};
 pub struct Catalog {
     products: RwLock<Arc<HashMap<i64, Product>>>,
     sold_out: DashSet<i64>,
+    needs_load: DashSet<i64>,
 }
 
 impl Catalog {
@@ -47,13 +50,22 @@ impl Catalog {
         self.sold_out.insert(id);
     }
 
-    /// Reloads the products, and lifts the sold-out flag of any product the store has stock for.
+    /// The store does not know this product's stock: reload it at the next refresh.
+    pub fn mark_needs_load(&self, id: i64) {
+        self.needs_load.insert(id);
+    }
+
+    /// Reloads the products, reloads stock the store has lost, and lifts the sold-out flag of any product the store has stock for.
     pub async fn refresh(
         &self,
         db: &Db,
         stock: &dyn StockStore,
     ) -> Result<(), flashsale_core::db::DbError> {
         self.replace(db.list_products().await?);
+        let lost: Vec<i64> = self.needs_load.iter().map(|id| *id).collect();
+        for id in lost {
+            self.reload_stock(id, db, stock).await;
+        }
         let flagged: Vec<i64> = self.sold_out.iter().map(|id| *id).collect();
         for id in flagged {
             if let Ok(Some(remaining)) = stock.remaining(id).await {
@@ -63,5 +75,27 @@ impl Catalog {
             }
         }
         Ok(())
+    }
+
+    async fn reload_stock(&self, id: i64, db: &Db, stock: &dyn StockStore) {
+        let Some(product) = self.get(id) else {
+            self.needs_load.remove(&id);
+            return;
+        };
+        match load_missing_from_db(db, stock, &product).await {
+            Ok(loaded) => {
+                if loaded {
+                    tracing::info!(
+                        product_id = id,
+                        remaining = product.stock,
+                        "stock reloaded from the database"
+                    );
+                }
+                self.needs_load.remove(&id);
+            }
+            Err(e) => {
+                tracing::warn!(product_id = id, error = %e, "could not reload stock; will retry")
+            }
+        }
     }
 }

@@ -113,7 +113,10 @@ impl BackgroundService for Housekeeping {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    tracing::debug!("housekeeping stopped");
+                    return;
+                }
             }
             if let Err(e) = self
                 .shop

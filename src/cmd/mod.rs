@@ -1,6 +1,7 @@
 //! The command line: `flashsale <command>`, one module per command.
 
 mod admin;
+mod audit;
 mod gateway;
 mod migrate;
 mod sitegen;
@@ -47,6 +48,9 @@ pub enum Command {
     Admin,
     /// Create or upgrade the database schema.
     Migrate,
+    /// Check that the database, the stock store and the queue add up, per product; exits
+    /// non-zero when they do not. Run it when the shop is quiet.
+    Audit,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Worker => worker::run(&config).await,
             Command::Admin => admin::run(&config).await,
             Command::Migrate => migrate::run(&config).await,
+            Command::Audit => audit::run(&config).await,
         }
     })
 }

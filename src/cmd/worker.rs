@@ -1,13 +1,20 @@
-//! `flashsale worker`: the order worker alone, for scale-out deployments.
+//! `flashsale worker`: the order worker alone, for scale-out deployments. SIGTERM or Ctrl-C
+//! finishes the batch in flight, then exits; what is left stays on the durable queue.
 
-use anyhow::bail;
+use crate::stack::{Parts, Stack};
 use flashsale_core::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    // The memory queue lives inside one process: a worker alone can only drain RabbitMQ.
-    bail!(
-        "`flashsale worker` drains RabbitMQ (queue_url = amqp://…), which is not supported yet; \
-         `flashsale up` runs a worker in-process (configured queue_url: {})",
-        flashsale_core::config::redact_url(&config.queue_url)
+    let stack = Stack::start_parts(
+        config,
+        Parts {
+            gateway: false,
+            worker: true,
+        },
     )
+    .await?;
+    tracing::info!(queue = %config.queue_name, "worker draining orders");
+    super::shutdown_signal().await;
+    tracing::info!("finishing the batch in flight");
+    stack.shutdown().await
 }

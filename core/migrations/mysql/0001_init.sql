@@ -14,7 +14,7 @@ CREATE TABLE products (
     stock       BIGINT        NOT NULL CHECK (stock >= 0),
     price_cents BIGINT        NOT NULL CHECK (price_cents >= 0),
     image       VARCHAR(1024) NOT NULL DEFAULT '',
-    description TEXT          NOT NULL,
+    description VARCHAR(4096) NOT NULL DEFAULT '',
     sale_start  BIGINT        NULL,
     sale_end    BIGINT        NULL,
     updated_at  BIGINT        NOT NULL

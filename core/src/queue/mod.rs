@@ -5,8 +5,13 @@
 //! batches and acknowledges them only after they are committed to the database; a batch that
 //! is not acknowledged comes back.
 
+mod amqp;
 mod memory;
 
+pub use amqp::{
+    dead_letter_queue, delete_queues, queue_depth, AmqpConsumer, AmqpQueue, QueueDepth,
+    DEFAULT_CONFIRM_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use memory::{MemoryConsumer, MemoryQueue};
 
 use crate::domain::OrderMessage;

@@ -1,0 +1,668 @@
+//! The Redis stock store against the machine's real Redis: the same behaviour as the memory
+//! store, no overselling under a storm, Cluster-safe keys, and prompt answers when Redis is cut
+//! off or goes silent.
+
+use flashsale_core::stock::{
+    Claim, Holder, RedisStock, Release, Reservation, StockError, StockStore,
+};
+use flashsale_testkit::services::REDIS_ADDR;
+use flashsale_testkit::{require, unique_name, TcpProxy};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A store under a prefix no other test uses, and a plain connection to look at Redis directly.
+struct Fixture {
+    store: Arc<RedisStock>,
+    prefix: String,
+    raw: MultiplexedConnection,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        Self::via(REDIS_ADDR).await
+    }
+
+    /// The store reaches Redis through `host_port` (a proxy); the raw connection goes direct.
+    async fn via(host_port: &str) -> Fixture {
+        require("Redis", REDIS_ADDR);
+        let prefix = format!("{}:", unique_name("fs_stock"));
+        let store = RedisStock::connect(&format!("redis://{host_port}"), &prefix)
+            .await
+            .unwrap_or_else(|e| panic!("connect to Redis via {host_port}: {e}"));
+        Fixture {
+            store: Arc::new(store),
+            prefix,
+            raw: raw_connection().await,
+        }
+    }
+
+    fn remaining_key(&self, product: i64) -> String {
+        format!("{}{{p:{product}}}:remaining", self.prefix)
+    }
+
+    fn holders_key(&self, product: i64) -> String {
+        format!("{}{{p:{product}}}:holders", self.prefix)
+    }
+
+    async fn holders(&mut self, product: i64) -> HashSet<i64> {
+        let key = self.holders_key(product);
+        self.raw.hkeys(key).await.expect("HKEYS")
+    }
+
+    async fn raw_remaining(&mut self, product: i64) -> Option<i64> {
+        let key = self.remaining_key(product);
+        self.raw.get(key).await.expect("GET")
+    }
+
+    /// Every key under this test's prefix.
+    async fn keys(&mut self) -> Vec<String> {
+        let pattern = format!("{}*", self.prefix);
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.raw)
+                .await
+                .expect("SCAN");
+            keys.extend(batch);
+            if next == 0 {
+                return keys;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Deletes this test's keys; call it at the end of every test.
+    async fn clean_up(mut self) {
+        let keys = self.keys().await;
+        if !keys.is_empty() {
+            let _: i64 = self.raw.del(&keys).await.expect("DEL");
+        }
+        assert!(
+            self.keys().await.is_empty(),
+            "keys left under {}",
+            self.prefix
+        );
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // A failing test never reaches `clean_up`: remove its keys anyway, best effort, so the
+        // shared Redis does not fill up with them.
+        if std::thread::panicking() {
+            let _ = delete_keys_blocking(&self.prefix);
+        }
+    }
+}
+
+fn delete_keys_blocking(prefix: &str) -> redis::RedisResult<()> {
+    use redis::Commands;
+    let mut conn = redis::Client::open(format!("redis://{REDIS_ADDR}"))?.get_connection()?;
+    let keys: Vec<String> = conn
+        .scan_match::<_, String>(format!("{prefix}*"))?
+        .collect();
+    if !keys.is_empty() {
+        let _: i64 = conn.del(keys)?;
+    }
+    Ok(())
+}
+
+async fn raw_connection() -> MultiplexedConnection {
+    redis::Client::open(format!("redis://{REDIS_ADDR}"))
+        .expect("redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("direct connection to Redis")
+}
+
+/// The order id a test shopper reserves with.
+fn oid(user: i64) -> String {
+    format!("order-of-{user}")
+}
+
+/// Shoppers who already have orders in the database.
+fn hs(users: &[i64]) -> Vec<Holder> {
+    users
+        .iter()
+        .map(|&user_id| Holder {
+            user_id,
+            order_id: format!("db-{user_id}"),
+        })
+        .collect()
+}
+
+async fn reserve(store: &RedisStock, product: i64, user: i64) -> Reservation {
+    store
+        .reserve(product, user, &oid(user))
+        .await
+        .expect("reserve")
+}
+
+// --- The same behaviour table as the memory store ---
+
+#[tokio::test]
+async fn unknown_product_is_not_loaded_not_unlimited() {
+    let mut f = Fixture::new().await;
+    assert_eq!(reserve(&f.store, 1, 1).await, Reservation::NotLoaded);
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), None);
+    assert_eq!(
+        f.store.release(1, 1, &oid(1)).await.expect("release"),
+        Release::Withdrawn
+    );
+    // Neither answer may have created the product behind our back: the only key is the
+    // tombstone of the withdrawn order.
+    assert_eq!(f.raw_remaining(1).await, None);
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), None);
+    let keys = f.keys().await;
+    assert!(keys.iter().all(|k| k.ends_with(":withdrawn")), "{keys:?}");
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn one_unit_per_shopper_and_never_below_zero() {
+    let f = Fixture::new().await;
+    let s = &f.store;
+    s.load(1, 2, &[]).await.expect("load");
+    assert_eq!(reserve(s, 1, 10).await, Reservation::Reserved);
+    assert_eq!(reserve(s, 1, 10).await, Reservation::AlreadyHeld);
+    assert_eq!(reserve(s, 1, 11).await, Reservation::Reserved);
+    assert_eq!(reserve(s, 1, 12).await, Reservation::SoldOut);
+    assert_eq!(s.remaining(1).await.expect("remaining"), Some(0));
+    assert_eq!(
+        s.release(1, 11, &oid(11)).await.expect("release"),
+        Release::Withdrawn
+    );
+    assert_eq!(
+        s.release(1, 11, &oid(11)).await.expect("release twice"),
+        Release::Withdrawn
+    );
+    assert_eq!(s.remaining(1).await.expect("remaining"), Some(1));
+    assert_eq!(reserve(s, 1, 12).await, Reservation::Reserved);
+    assert_eq!(reserve(s, 1, 13).await, Reservation::SoldOut);
+    assert_eq!(s.remaining(1).await.expect("remaining"), Some(0));
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn holders_loaded_from_the_database_cannot_buy_again() {
+    let mut f = Fixture::new().await;
+    f.store.load(1, 5, &hs(&[7, 8])).await.expect("load");
+    assert_eq!(reserve(&f.store, 1, 7).await, Reservation::AlreadyHeld);
+    assert_eq!(reserve(&f.store, 1, 9).await, Reservation::Reserved);
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(4));
+
+    // A second load replaces everything: 9's reservation and 7's order are forgotten.
+    f.store.load(1, 1, &hs(&[8])).await.expect("reload");
+    assert_eq!(f.holders(1).await, HashSet::from([8]));
+    assert_eq!(reserve(&f.store, 1, 8).await, Reservation::AlreadyHeld);
+    assert_eq!(reserve(&f.store, 1, 7).await, Reservation::Reserved);
+    assert_eq!(reserve(&f.store, 1, 9).await, Reservation::SoldOut);
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn negative_stock_loads_as_zero() {
+    let mut f = Fixture::new().await;
+    f.store.load(1, -5, &[]).await.expect("load");
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(0));
+    assert_eq!(reserve(&f.store, 1, 1).await, Reservation::SoldOut);
+    // A release of someone who holds nothing gives nothing back.
+    assert_eq!(
+        f.store.release(1, 1, &oid(1)).await.expect("release"),
+        Release::Withdrawn
+    );
+    assert_eq!(f.raw_remaining(1).await, Some(0));
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_large_holder_list_loads_whole() {
+    let mut f = Fixture::new().await;
+    // Far more than one Lua `unpack` can take at once.
+    let holders: Vec<i64> = (1..=25_000).collect();
+    f.store.load(1, 3, &hs(&holders)).await.expect("load");
+    assert_eq!(f.holders(1).await.len(), 25_000);
+    for user in [1, 999, 1000, 1001, 24_999, 25_000] {
+        assert_eq!(reserve(&f.store, 1, user).await, Reservation::AlreadyHeld);
+    }
+    assert_eq!(reserve(&f.store, 1, 25_001).await, Reservation::Reserved);
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(2));
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn holders_are_counted_only_for_a_loaded_product() {
+    let f = Fixture::new().await;
+    let s = &f.store;
+    assert_eq!(s.holders(1).await.expect("holders"), None);
+    s.load(1, 5, &hs(&[7, 8])).await.expect("load");
+    assert_eq!(s.holders(1).await.expect("holders"), Some(2));
+    assert_eq!(reserve(s, 1, 9).await, Reservation::Reserved);
+    assert_eq!(s.holders(1).await.expect("holders"), Some(3));
+    assert_eq!(
+        s.release(1, 9, &oid(9)).await.expect("release"),
+        Release::Withdrawn
+    );
+    assert_eq!(s.holders(1).await.expect("holders"), Some(2));
+    s.load(2, 5, &[]).await.expect("load with nobody holding");
+    assert_eq!(s.holders(2).await.expect("holders"), Some(0));
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn load_if_missing_never_resets_a_known_product() {
+    let mut f = Fixture::new().await;
+    let s = &f.store;
+    assert!(s.load_if_missing(1, 5, &hs(&[3])).await.expect("load"));
+    assert_eq!(reserve(s, 1, 10).await, Reservation::Reserved);
+    assert!(!s.load_if_missing(1, 5, &[]).await.expect("second load"));
+    assert_eq!(s.remaining(1).await.expect("remaining"), Some(4));
+    assert_eq!(f.holders(1).await, HashSet::from([3, 10]));
+    f.clean_up().await;
+}
+
+// --- Concurrency ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn nodes_healing_a_lost_product_at_once_load_it_once() {
+    let f = Fixture::new().await;
+    let tasks: Vec<_> = (0..50i64)
+        .map(|user| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                let loaded = store.load_if_missing(1, 100, &[]).await.expect("load");
+                let answer = store.reserve(1, user, &oid(user)).await.expect("reserve");
+                (loaded, answer)
+            })
+        })
+        .collect();
+    let mut loads = 0;
+    for task in tasks {
+        let (loaded, answer) = task.await.expect("task");
+        loads += usize::from(loaded);
+        assert_eq!(answer, Reservation::Reserved);
+    }
+    assert_eq!(loads, 1, "exactly one node loads the product");
+    // No later load wiped an earlier reservation.
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(50));
+    assert_eq!(f.store.holders(1).await.expect("holders"), Some(50));
+    f.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_storm_of_reservations_never_oversells() {
+    let mut f = Fixture::new().await;
+    f.store.load(1, 100, &[]).await.expect("load");
+    // Four stores with their own connections stand for four gateway nodes.
+    let mut nodes = vec![f.store.clone()];
+    for _ in 0..3 {
+        let node = RedisStock::connect(&format!("redis://{REDIS_ADDR}"), &f.prefix)
+            .await
+            .expect("connect");
+        nodes.push(Arc::new(node));
+    }
+    // 1,000 shoppers, each pressing Buy twice (back to back, on two different nodes), all at
+    // once.
+    let tasks: Vec<_> = (0..2000i64)
+        .map(|i| {
+            let node = nodes[i as usize % nodes.len()].clone();
+            let user = i / 2;
+            tokio::spawn(async move { (user, node.reserve(1, user, &oid(user)).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (user, answer) = task.await.expect("task");
+        match answer.expect("reserve") {
+            Reservation::Reserved => winners.push(user),
+            Reservation::AlreadyHeld | Reservation::SoldOut => {}
+            Reservation::NotLoaded => panic!("the product was loaded"),
+        }
+    }
+    let distinct: HashSet<i64> = winners.iter().copied().collect();
+    assert_eq!(winners.len(), 100, "exactly the stock is reserved");
+    assert_eq!(distinct.len(), 100, "no shopper got two units");
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(0));
+    assert_eq!(f.holders(1).await, distinct);
+    f.clean_up().await;
+}
+
+// --- Key layout ---
+
+/// What Redis Cluster hashes: the text between the first `{` and the next `}`.
+fn hash_tag(key: &str) -> &str {
+    let open = key.find('{').expect("key has a hash tag");
+    let close = key[open..].find('}').expect("hash tag is closed") + open;
+    &key[open + 1..close]
+}
+
+#[tokio::test]
+async fn the_keys_of_a_product_share_one_hash_tag() {
+    let mut f = Fixture::new().await;
+    for product in [7, 8] {
+        f.store.load(product, 2, &hs(&[1])).await.expect("load");
+        assert_eq!(reserve(&f.store, product, 2).await, Reservation::Reserved);
+    }
+    let mut keys = f.keys().await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            f.holders_key(7),
+            f.remaining_key(7),
+            f.holders_key(8),
+            f.remaining_key(8)
+        ]
+    );
+    assert_eq!(hash_tag(&keys[0]), "p:7");
+    assert_eq!(hash_tag(&keys[1]), "p:7");
+    assert_eq!(hash_tag(&keys[2]), "p:8");
+    assert_eq!(hash_tag(&keys[3]), "p:8");
+    f.clean_up().await;
+}
+
+#[tokio::test]
+async fn a_prefix_with_braces_is_refused() {
+    require("Redis", REDIS_ADDR);
+    match RedisStock::connect(&format!("redis://{REDIS_ADDR}"), "shop{1}:").await {
+        Err(StockError::Unavailable(message)) => assert!(message.contains("braces"), "{message}"),
+        Ok(_) => panic!("a prefix with braces would break the per-product hash tag"),
+    }
+}
+
+// --- Faults ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_answers_unavailable_promptly_and_recovers_by_itself() {
+    require("Redis", REDIS_ADDR);
+    let proxy = TcpProxy::start(REDIS_ADDR).await;
+    let mut f = Fixture::via(&proxy.host_port()).await;
+    f.store.load(1, 10, &[]).await.expect("load");
+    assert_eq!(reserve(&f.store, 1, 1).await, Reservation::Reserved);
+
+    proxy.cut();
+    // Let the proxy drop its connections, so no request of ours can slip through the cut.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for user in [2, 3, 4] {
+        let started = Instant::now();
+        let answer = f.store.reserve(1, user, &oid(user)).await;
+        assert!(
+            matches!(answer, Err(StockError::Unavailable(_))),
+            "shopper {user} got {answer:?} while Redis is cut off"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "reserve took {:?} while Redis is cut off",
+            started.elapsed()
+        );
+    }
+    assert!(matches!(
+        f.store.remaining(1).await,
+        Err(StockError::Unavailable(_))
+    ));
+    // Nothing was reserved behind the errors.
+    assert_eq!(f.raw_remaining(1).await, Some(9));
+    assert_eq!(f.holders(1).await, HashSet::from([1]));
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match f.store.reserve(1, 5, &oid(5)).await {
+            Ok(Reservation::Reserved) => break,
+            Ok(other) => panic!("after the restore shopper 5 got {other:?}"),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the store did not recover: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(f.store.remaining(1).await.expect("remaining"), Some(8));
+    assert_eq!(f.holders(1).await, HashSet::from([1, 5]));
+    f.clean_up().await;
+}
+
+/// A proxy that can stop forwarding without closing anything: Redis goes silent, as behind a
+/// dead link. `TcpProxy::cut` closes connections, which the client notices at once; silence
+/// is what only timeouts catch.
+struct SilentProxy {
+    addr: SocketAddr,
+    silent: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SilentProxy {
+    async fn start(upstream: &'static str) -> SilentProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (silent, _) = watch::channel(false);
+        let accept = {
+            let silent = silent.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let server = TcpStream::connect(upstream).await.expect("upstream");
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(pump(client_read, server_write, silent.subscribe()));
+                    tokio::spawn(pump(server_read, client_write, silent.subscribe()));
+                }
+            })
+        };
+        SilentProxy {
+            addr,
+            silent,
+            accept,
+        }
+    }
+
+    fn set_silent(&self, silent: bool) {
+        self.silent.send_replace(silent);
+    }
+}
+
+impl Drop for SilentProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Copies bytes one way, holding them (connection open) while the proxy is silent.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut silent: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if silent.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_answers_unavailable_within_two_seconds() {
+    require("Redis", REDIS_ADDR);
+    let proxy = SilentProxy::start(REDIS_ADDR).await;
+    let f = Fixture::via(&proxy.addr.to_string()).await;
+    f.store.load(1, 10, &[]).await.expect("load");
+
+    proxy.set_silent(true);
+    let started = Instant::now();
+    let answer = f.store.reserve(1, 2, &oid(2)).await;
+    assert!(
+        matches!(answer, Err(StockError::Unavailable(_))),
+        "got {answer:?} from a silent Redis"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "reserve took {:?} against a silent Redis",
+        started.elapsed()
+    );
+
+    // Once Redis speaks again the same store answers again. (The request that timed out is
+    // delivered late and may run: a timeout cannot tell, which the module docs warn about.)
+    proxy.set_silent(false);
+    assert_eq!(reserve(&f.store, 1, 3).await, Reservation::Reserved);
+    f.clean_up().await;
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_fails_promptly_and_clearly() {
+    let port = closed_port();
+    let started = Instant::now();
+    let result = RedisStock::connect(&format!("redis://:hunter2@127.0.0.1:{port}"), "x:").await;
+    let elapsed = started.elapsed();
+    match result {
+        Err(StockError::Unavailable(message)) => {
+            assert!(message.contains("cannot connect to Redis"), "{message}");
+            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+            assert!(
+                !message.contains("hunter2"),
+                "the password leaked: {message}"
+            );
+        }
+        Ok(_) => panic!("connected to a closed port"),
+    }
+    assert!(elapsed < Duration::from_secs(3), "connect took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn connect_to_a_server_that_never_answers_fails_within_a_few_seconds() {
+    // Accepts connections and then says nothing, like a wedged host.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let result = RedisStock::connect(&format!("redis://{addr}"), "x:").await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(StockError::Unavailable(_))),
+        "connected to a server that never answers"
+    );
+    assert!(elapsed < Duration::from_secs(4), "connect took {elapsed:?}");
+    hold.abort();
+}
+
+/// The claim protocol: whichever of the worker's claim and the gateway's release comes first
+/// wins, and the other one sees it.
+#[tokio::test]
+async fn claim_first_refuses_the_release_and_release_first_withdraws_for_good() {
+    let f = Fixture::new().await;
+    let s = &f.store;
+    s.load(1, 5, &[]).await.expect("load");
+    assert_eq!(reserve(s, 1, 10).await, Reservation::Reserved);
+    assert_eq!(reserve(s, 1, 11).await, Reservation::Reserved);
+
+    // Shopper 10: the worker claims first; the release is refused, the unit stays sold.
+    assert_eq!(
+        s.claim(1, &[(10, &oid(10))]).await.expect("claim"),
+        [Claim::Record]
+    );
+    assert_eq!(
+        s.release(1, 10, &oid(10)).await.expect("release"),
+        Release::Claimed
+    );
+    // Shopper 11: the gateway releases first; the unit is back and the order withdrawn.
+    assert_eq!(
+        s.release(1, 11, &oid(11)).await.expect("release"),
+        Release::Withdrawn
+    );
+    assert_eq!(s.remaining(1).await.expect("remaining"), Some(4));
+    // Shopper 11 buys again with a new order; a reload happens; the withdrawn message still
+    // drops, redelivered or not, and the new order records.
+    assert_eq!(
+        s.reserve(1, 11, "second").await.expect("reserve"),
+        Reservation::Reserved
+    );
+    s.load(1, 3, &hs(&[10])).await.expect("reload");
+    let claims = s
+        .claim(
+            1,
+            &[
+                (11, &oid(11)),
+                (10, &oid(10)),
+                (11, "second"),
+                (11, &oid(11)),
+            ],
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        claims,
+        [
+            Claim::Withdrawn,
+            Claim::Record,
+            Claim::Record,
+            Claim::Withdrawn
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_and_releases_settle_every_order_exactly_once() {
+    let f = Fixture::new().await;
+    f.store.load(1, 200, &[]).await.expect("load");
+    for user in 0..200 {
+        assert_eq!(reserve(&f.store, 1, user).await, Reservation::Reserved);
+    }
+    let races: Vec<_> = (0..200)
+        .map(|user| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                let order = oid(user);
+                let pair = [(user, order.as_str())];
+                let (claim, release) =
+                    tokio::join!(store.claim(1, &pair), store.release(1, user, &order));
+                (claim.expect("claim")[0], release.expect("release"))
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for race in races {
+        let (claim, release) = race.await.expect("task");
+        // Claimed <=> recorded: an order is either sold (and the 503 turned into 202) or
+        // withdrawn (and dropped by the worker), never both, never neither.
+        assert_eq!(
+            claim == Claim::Record,
+            release == Release::Claimed,
+            "{claim:?} {release:?}"
+        );
+        sold += usize::from(claim == Claim::Record);
+    }
+    assert_eq!(
+        f.store.remaining(1).await.expect("remaining"),
+        Some(200 - sold as i64)
+    );
+    assert_eq!(
+        f.store.holders(1).await.expect("holders"),
+        Some(sold as u64)
+    );
+}

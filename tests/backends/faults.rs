@@ -1,0 +1,229 @@
+use crate::util::RealShop;
+use flashsale::stack::Parts;
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const GATEWAY_ONLY: Parts = Parts {
+    gateway: true,
+    worker: false,
+};
+
+fn spawn_worker(shop: &RealShop) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("worker")
+        .envs(shop.env())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start a worker process")
+}
+
+fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSet<i64>) {
+    let buyers: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
+    let unique: HashSet<i64> = buyers.iter().copied().collect();
+    assert_eq!(unique.len(), buyers.len(), "a shopper has two orders");
+    assert_eq!(
+        &unique, accepted,
+        "orders in the database differ from the 202 answers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
+    let mut shop = RealShop::start(3_000, GATEWAY_ONLY).await;
+    let (accepted, unavailable) = shop.buy_all(1..=2_000).await;
+    assert!(unavailable.is_empty());
+    assert_eq!(accepted.len(), 2_000);
+
+    for kill_after_ms in [150, 300, 200, 400] {
+        let mut worker = spawn_worker(&shop);
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        worker.kill().expect("SIGKILL the worker");
+        worker.wait().expect("reap");
+    }
+    let mid = shop
+        .db
+        .orders_of_product(shop.product_id)
+        .await
+        .expect("orders")
+        .len();
+    assert!(
+        mid < accepted.len(),
+        "the worker drained everything before the first kill: make the test harder"
+    );
+
+    let mut worker = spawn_worker(&shop);
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(60))
+        .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_orders_are(&orders, &accepted);
+    let product = shop
+        .db
+        .get_product(shop.product_id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(product.stock, 1_000);
+
+    shop.stop().await;
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    shop.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservation_for_503() {
+    let shop = RealShop::start(5_000, Parts::ALL).await;
+    let (first, _) = shop.buy_all(1..=300).await;
+    let cutter = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        shop.proxies.amqp.cut();
+    };
+    let ((during, unavailable), ()) = tokio::join!(shop.buy_all(301..=900), cutter);
+    // While the broker is unreachable every Buy is 503, and reserves nothing.
+    let (while_cut, unavailable_cut) = shop.buy_all(901..=1_000).await;
+    assert!(
+        while_cut.is_empty(),
+        "{} accepted without a broker",
+        while_cut.len()
+    );
+    assert_eq!(unavailable_cut.len(), 100);
+    shop.proxies.amqp.restore();
+
+    // After the restore the same gateway publishes again by itself.
+    let mut after = HashSet::new();
+    for _ in 0..100 {
+        let (ok, _) = shop.buy_all(1_001..=1_100).await;
+        after.extend(ok);
+        if after.len() == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !after.is_empty(),
+        "the gateway never published again after the broker came back"
+    );
+
+    let accepted: HashSet<i64> = first.iter().chain(&during).chain(&after).copied().collect();
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(60))
+        .await;
+    assert_orders_are(&orders, &accepted);
+    // Every 503 gave its unit back: the store holds exactly the accepted shoppers.
+    let held = shop
+        .stack
+        .as_ref()
+        .expect("running")
+        .stock
+        .holders(shop.product_id)
+        .await
+        .expect("holders");
+    assert_eq!(
+        held,
+        Some(accepted.len() as u64),
+        "{} answered 503",
+        unavailable.len() + unavailable_cut.len()
+    );
+
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    shop.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() {
+    let shop = RealShop::start(100, Parts::ALL).await;
+    let client = reqwest::Client::new();
+    assert_eq!(shop.buy(&client, 1).await, (202, "queued".to_string()));
+
+    shop.proxies.redis.cut();
+    let started = std::time::Instant::now();
+    assert_eq!(shop.buy(&client, 2).await, (503, "unavailable".to_string()));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a Buy hung {:?} on a dead Redis",
+        started.elapsed()
+    );
+
+    // Redis "restarts" empty while it is unreachable.
+    let keys = Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "--scan",
+            "--pattern",
+            &format!("{}*", shop.config.stock_prefix),
+        ])
+        .output()
+        .expect("redis-cli");
+    for key in String::from_utf8_lossy(&keys.stdout).lines() {
+        Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "DEL", key])
+            .output()
+            .expect("del");
+    }
+    shop.proxies.redis.restore();
+
+    // Wait for the first order to be in the database, then the shop must heal by itself:
+    // the missing stock is reloaded from the database, and shopper 1 still cannot buy twice.
+    shop.wait_for_orders(&HashSet::from([1]), Duration::from_secs(20))
+        .await;
+    // Each try is a new shopper: a 503 still starts the shopper's cooldown.
+    let mut healed = None;
+    for uid in 100..200 {
+        let (status, _) = shop.buy(&client, uid).await;
+        if status == 202 {
+            healed = Some(uid);
+            break;
+        }
+        assert_eq!(status, 503);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let healed = healed.expect("the shop did not recover after Redis came back");
+    tokio::time::sleep(Duration::from_secs(11)).await; // shopper 1's cooldown
+    assert_eq!(
+        shop.buy(&client, 1).await.0,
+        409,
+        "shopper 1 could buy again after the reload"
+    );
+
+    let orders = shop
+        .wait_for_orders(&HashSet::from([1, healed]), Duration::from_secs(20))
+        .await;
+    assert_orders_are(&orders, &HashSet::from([1, healed]));
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    shop.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_cut_while_orders_queue_up_then_everything_drains() {
+    let shop = RealShop::start(1_000, Parts::ALL).await;
+    shop.proxies.mysql.cut();
+    let (accepted, unavailable) = shop.buy_all(1..=500).await;
+    // The Buy path never touches the database.
+    assert!(unavailable.is_empty());
+    assert_eq!(accepted.len(), 500);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        shop.db
+            .orders_of_product(shop.product_id)
+            .await
+            .expect("orders")
+            .len(),
+        0
+    );
+
+    shop.proxies.mysql.restore();
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(60))
+        .await;
+    assert_orders_are(&orders, &accepted);
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    shop.cleanup().await;
+}

@@ -1,0 +1,11 @@
+//! The shop on its real backends (MariaDB, Redis, RabbitMQ), under storms and faults. Each
+//! test has its own database, key prefix and queues, and breaks services only through TCP
+//! proxies it owns: the machine's shared services are never stopped.
+
+// A shop on the real services, with proxies in between.
+mod util;
+
+// Many shoppers at once through Redis + RabbitMQ + MariaDB.
+mod storm;
+// The worker killed mid-drain, the broker, Redis and the database cut.
+mod faults;

@@ -1,0 +1,61 @@
+use crate::util::RealShop;
+use flashsale::stack::Parts;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn storm_through_redis_rabbitmq_and_mariadb_sells_exactly_the_stock() {
+    const STOCK: i64 = 100;
+    let shop = Arc::new(RealShop::start(STOCK, Parts::ALL).await);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let start = Arc::new(tokio::sync::Barrier::new(500 * 3));
+    let mut clicks = Vec::new();
+    for uid in 1..=500 {
+        for _ in 0..3 {
+            let (shop, client, start) = (shop.clone(), client.clone(), start.clone());
+            clicks.push(tokio::spawn(async move {
+                start.wait().await;
+                (uid, shop.buy(&client, uid).await)
+            }));
+        }
+    }
+    let mut answers: HashMap<String, usize> = HashMap::new();
+    let mut winners = HashSet::new();
+    for click in clicks {
+        let (uid, (status, result)) = click.await.expect("click");
+        assert!(
+            matches!(
+                (status, result.as_str()),
+                (202, "queued") | (410, "sold_out") | (409, "already_bought") | (429, "too_fast")
+            ),
+            "unexpected answer {status} {result}"
+        );
+        if status == 202 {
+            assert!(winners.insert(uid), "shopper {uid} got two units");
+        }
+        *answers.entry(result).or_default() += 1;
+    }
+    assert_eq!(winners.len() as i64, STOCK, "{answers:?}");
+
+    let orders = shop
+        .wait_for_orders(&winners, Duration::from_secs(30))
+        .await;
+    let buyers: HashSet<i64> = orders.iter().map(|o| o.user_id).collect();
+    assert_eq!(orders.len() as i64, STOCK);
+    assert_eq!(buyers, winners);
+    let product = shop
+        .db
+        .get_product(shop.product_id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(product.stock, 0);
+
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    Arc::into_inner(shop).expect("sole owner").cleanup().await;
+}

@@ -1,0 +1,244 @@
+use flashsale::audit::{audit, Audit, QueueCounts};
+use flashsale::stack::{Parts, Stack};
+use flashsale_core::domain::{NewProduct, Order};
+use flashsale_core::{Config, Db, SignCodec};
+use flashsale_testkit::{mysql_database, require, unique_name, TcpProxy, TestDatabase};
+use std::collections::HashSet;
+use std::time::Duration;
+
+pub const REDIS: &str = "127.0.0.1:6379";
+pub const AMQP: &str = "127.0.0.1:5672";
+
+/// Proxies between the shop and each service, for the tests to cut.
+pub struct Proxies {
+    pub mysql: TcpProxy,
+    pub redis: TcpProxy,
+    pub amqp: TcpProxy,
+}
+
+pub struct RealShop {
+    pub config: Config,
+    pub proxies: Proxies,
+    pub stack: Option<Stack>,
+    pub product_id: i64,
+    /// A direct connection to the database (not through the proxy), for checks.
+    pub db: Db,
+    /// Kept so the database and the folder live as long as the shop.
+    _database: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+pub fn product(stock: i64) -> NewProduct {
+    NewProduct {
+        name: "Hot item".into(),
+        stock,
+        price_cents: 999,
+        image: "/static/img/phone.svg".into(),
+        description: String::new(),
+        sale_start: None,
+        sale_end: None,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl RealShop {
+    /// A product with `stock` units, and the parts of the shop `parts` says, on the real
+    /// services reached through proxies.
+    pub async fn start(stock: i64, parts: Parts) -> RealShop {
+        // The shop's logs, when asked for: RUST_LOG=info cargo test --test backends
+        if std::env::var_os("RUST_LOG").is_some() {
+            flashsale::cmd::init_logging(0);
+        }
+        require("MariaDB", "127.0.0.1:3306");
+        require("Redis", REDIS);
+        require("RabbitMQ", AMQP);
+        let database = mysql_database();
+        let proxies = Proxies {
+            mysql: TcpProxy::start("127.0.0.1:3306").await,
+            redis: TcpProxy::start(REDIS).await,
+            amqp: TcpProxy::start(AMQP).await,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            database_url: database.url_via(&proxies.mysql.host_port()),
+            stock_url: format!("redis://{}/", proxies.redis.host_port()),
+            queue_url: format!("amqp://guest:guest@{}/%2f", proxies.amqp.host_port()),
+            stock_prefix: format!("{}:", unique_name("fs_test")),
+            queue_name: unique_name("fs_test_orders"),
+            gateway_listen: format!("127.0.0.1:{}", free_port()),
+            dist: dir.path().join("dist"),
+            data_dir: dir.path().join("data"),
+            cookie_secret: Some(flashsale_core::config::random_secret()),
+            cooldown_secs: 10,
+            gateway_threads: 2,
+            worker_batch: 50,
+            ..Config::default()
+        };
+        let db = Db::connect(&database.url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let product_id = db.insert_product(&product(stock)).await.expect("product");
+        let stack = Stack::start_parts(&config, parts)
+            .await
+            .expect("the shop starts");
+        RealShop {
+            config,
+            proxies,
+            stack: Some(stack),
+            product_id,
+            db,
+            _database: database,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.config.gateway_listen)
+    }
+
+    pub fn cookie(&self, uid: i64) -> String {
+        let secret = self.config.cookie_secret.clone().expect("secret");
+        let token = SignCodec::new(1, secret.as_bytes())
+            .issue(uid, flashsale_core::domain::now_unix() + 3600);
+        format!("uid={uid}; sign={token}")
+    }
+
+    /// One Buy of shopper `uid`: (status, result).
+    pub async fn buy(&self, client: &reqwest::Client, uid: i64) -> (u16, String) {
+        let r = client
+            .post(format!(
+                "{}/getOne?productID={}",
+                self.url(),
+                self.product_id
+            ))
+            .header("Cookie", self.cookie(uid))
+            .send()
+            .await
+            .expect("the gateway answers");
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        (status, body["result"].as_str().unwrap_or("?").to_string())
+    }
+
+    /// One Buy from each of `shoppers`, all at once; returns the shoppers answered 202 and
+    /// those answered 503.
+    pub async fn buy_all(
+        &self,
+        shoppers: impl Iterator<Item = i64>,
+    ) -> (HashSet<i64>, HashSet<i64>) {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .build()
+            .expect("client");
+        let url = format!("{}/getOne?productID={}", self.url(), self.product_id);
+        let clicks: Vec<_> = shoppers
+            .map(|uid| {
+                let req = client.post(&url).header("Cookie", self.cookie(uid));
+                tokio::spawn(async move {
+                    let r = req.send().await.expect("the gateway answers");
+                    (uid, r.status().as_u16())
+                })
+            })
+            .collect();
+        let (mut accepted, mut unavailable) = (HashSet::new(), HashSet::new());
+        for click in clicks {
+            let (uid, status) = click.await.expect("task");
+            match status {
+                202 => {
+                    accepted.insert(uid);
+                }
+                503 => {
+                    unavailable.insert(uid);
+                }
+                410 | 409 | 429 => {}
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        (accepted, unavailable)
+    }
+
+    /// Waits until the database holds exactly the orders of `shoppers`, and returns them.
+    pub async fn wait_for_orders(&self, shoppers: &HashSet<i64>, within: Duration) -> Vec<Order> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let orders = self
+                .db
+                .orders_of_product(self.product_id)
+                .await
+                .expect("orders");
+            if orders.len() >= shoppers.len() || tokio::time::Instant::now() > deadline {
+                return orders;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The audit as `flashsale audit` computes it, on direct connections.
+    pub async fn audit(&self) -> Audit {
+        let stock = flashsale_core::stock::RedisStock::connect(
+            &format!("redis://{REDIS}/"),
+            &self.config.stock_prefix,
+        )
+        .await
+        .expect("redis");
+        let amqp = format!("amqp://guest:guest@{AMQP}/%2f");
+        let (waiting, dead) = flashsale::backends::queue_counts(&amqp, &self.config.queue_name)
+            .await
+            .expect("queue counts");
+        audit(&self.db, &stock, Some(QueueCounts { waiting, dead }))
+            .await
+            .expect("audit")
+    }
+
+    /// The whole config as environment variables, for a `flashsale` child process.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        vec![
+            ("FLASHSALE_DATABASE_URL".into(), c.database_url.clone()),
+            ("FLASHSALE_STOCK_URL".into(), c.stock_url.clone()),
+            ("FLASHSALE_QUEUE_URL".into(), c.queue_url.clone()),
+            ("FLASHSALE_STOCK_PREFIX".into(), c.stock_prefix.clone()),
+            ("FLASHSALE_QUEUE_NAME".into(), c.queue_name.clone()),
+            (
+                "FLASHSALE_DATA_DIR".into(),
+                c.data_dir.display().to_string(),
+            ),
+            ("FLASHSALE_WORKER_BATCH".into(), c.worker_batch.to_string()),
+            ("FLASHSALE_WORKER_PREFETCH".into(), "1000".into()),
+        ]
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stack) = self.stack.take() {
+            stack.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    /// Stops the shop and removes its keys and queues (the database goes with `database`).
+    pub async fn cleanup(mut self) {
+        self.stop().await;
+        let amqp = format!("amqp://guest:guest@{AMQP}/%2f");
+        let _ = flashsale_core::queue::delete_queues(&amqp, &self.config.queue_name).await;
+        let keys = std::process::Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "--scan",
+                "--pattern",
+                &format!("{}*", self.config.stock_prefix),
+            ])
+            .output()
+            .expect("redis-cli");
+        for key in String::from_utf8_lossy(&keys.stdout).lines() {
+            let _ = std::process::Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "DEL", key])
+                .output();
+        }
+        self.db.close().await;
+    }
+}
