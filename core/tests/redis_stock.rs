@@ -624,6 +624,7 @@ async fn claim_first_refuses_the_release_and_release_first_withdraws_for_good() 
             Claim::Withdrawn
         ]
     );
+    f.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -665,4 +666,5 @@ async fn racing_claims_and_releases_settle_every_order_exactly_once() {
         f.store.holders(1).await.expect("holders"),
         Some(sold as u64)
     );
+    f.clean_up().await;
 }

@@ -39,9 +39,11 @@ impl TcpProxy {
                             return;
                         };
                         let mut client = client;
+                        // A cut must win over traffic arriving at the same moment.
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            biased;
                             _ = cut.changed() => {}
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         }
                     });
                 }

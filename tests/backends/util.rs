@@ -219,26 +219,44 @@ impl RealShop {
         }
     }
 
-    /// Stops the shop and removes its keys and queues (the database goes with `database`).
+    /// Stops the shop; its keys and queues are removed when it is dropped.
     pub async fn cleanup(mut self) {
         self.stop().await;
-        let amqp = format!("amqp://guest:guest@{AMQP}/%2f");
-        let _ = flashsale_core::queue::delete_queues(&amqp, &self.config.queue_name).await;
-        let keys = std::process::Command::new("redis-cli")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "--scan",
-                "--pattern",
-                &format!("{}*", self.config.stock_prefix),
-            ])
-            .output()
-            .expect("redis-cli");
-        for key in String::from_utf8_lossy(&keys.stdout).lines() {
-            let _ = std::process::Command::new("redis-cli")
-                .args(["-h", "127.0.0.1", "DEL", key])
-                .output();
-        }
         self.db.close().await;
+    }
+}
+
+impl Drop for RealShop {
+    /// Removes the shop's keys and queues, also when the test failed (the database goes with
+    /// `_database`). Drop cannot await, so this runs on a runtime of its own.
+    fn drop(&mut self) {
+        let prefix = self.config.stock_prefix.clone();
+        let queue = self.config.queue_name.clone();
+        let cleaning = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            runtime.block_on(async {
+                let amqp = format!("amqp://guest:guest@{AMQP}/%2f");
+                let _ = flashsale_core::queue::delete_queues(&amqp, &queue).await;
+            });
+            let keys = std::process::Command::new("redis-cli")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "--scan",
+                    "--pattern",
+                    &format!("{prefix}*"),
+                ])
+                .output();
+            if let Ok(keys) = keys {
+                for key in String::from_utf8_lossy(&keys.stdout).lines() {
+                    let _ = std::process::Command::new("redis-cli")
+                        .args(["-h", "127.0.0.1", "DEL", key])
+                        .output();
+                }
+            }
+        });
+        let _ = cleaning.join();
     }
 }
