@@ -99,6 +99,12 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the database answers at all (to tell "the database is down" from "this order
+    /// cannot be recorded").
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await
     }

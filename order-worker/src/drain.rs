@@ -4,13 +4,19 @@
 //! answered 503, is dropped), record the rest in one transaction, then acknowledge. A crash
 //! anywhere redelivers the batch: claims are idempotent, and the database's unique keys make
 //! the second recording a no-op.
+//!
+//! When a batch fails: if the database or the stock store is down, the batch goes back and the
+//! worker backs off until they return (nothing is dead-lettered for an outage). If the
+//! database answers, something in the batch is at fault: its orders are recorded one by one,
+//! and one that still fails after `max_attempts` goes to the dead-letter queue with the
+//! reason. An order that is not valid at all goes there at once.
 
 use flashsale_core::db::Recorded;
-use flashsale_core::domain::OrderMessage;
-use flashsale_core::queue::{OrderConsumer, QueueError};
+use flashsale_core::domain::{is_order_id, OrderMessage};
+use flashsale_core::queue::{Batch, OrderConsumer, QueueError};
 use flashsale_core::stock::{Claim, StockError, StockStore};
 use flashsale_core::Db;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +30,8 @@ pub struct DrainOptions {
     pub wait: Duration,
     /// Longest pause between retries while the database is failing.
     pub max_backoff: Duration,
+    /// Tries of an order that fails on its own before it is dead-lettered.
+    pub max_attempts: u32,
 }
 
 impl Default for DrainOptions {
@@ -32,6 +40,7 @@ impl Default for DrainOptions {
             batch: 200,
             wait: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            max_attempts: 3,
         }
     }
 }
@@ -44,6 +53,7 @@ pub struct DrainStats {
     pub duplicates: AtomicU64,
     /// Orders dropped because the gateway withdrew them.
     pub withdrawn: AtomicU64,
+    pub dead_lettered: AtomicU64,
     pub batches: AtomicU64,
 }
 
@@ -60,6 +70,27 @@ impl DrainStats {
     pub fn withdrawn(&self) -> u64 {
         self.withdrawn.load(Ordering::Relaxed)
     }
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a batch was not recorded.
+enum Failure {
+    /// The stock store or the database is unreachable: not the orders' fault.
+    Outage(String),
+    /// The database answered with an error: maybe one of the orders is at fault.
+    Rejected(String),
+}
+
+struct Drainer<'a> {
+    db: &'a Db,
+    stock: &'a dyn StockStore,
+    consumer: &'a mut dyn OrderConsumer,
+    options: &'a DrainOptions,
+    stats: &'a DrainStats,
+    /// Failed tries per order id, for orders failing on their own.
+    attempts: HashMap<String, u32>,
 }
 
 /// Drains `consumer` into `db` until the queue is closed and empty, or `stop` turns true
@@ -72,13 +103,25 @@ pub async fn drain(
     stats: &Arc<DrainStats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), QueueError> {
+    let mut drainer = Drainer {
+        db,
+        stock,
+        consumer,
+        options,
+        stats,
+        attempts: HashMap::new(),
+    };
     let mut backoff = Duration::from_millis(50);
     loop {
         if *stop.borrow() {
             tracing::info!("worker stopping on request");
             return Ok(());
         }
-        let batch = match consumer.next_batch(options.batch, options.wait).await {
+        let batch = match drainer
+            .consumer
+            .next_batch(options.batch, options.wait)
+            .await
+        {
             Ok(batch) => batch,
             Err(QueueError::Closed) => {
                 tracing::info!("order queue closed and drained; worker done");
@@ -98,40 +141,125 @@ pub async fn drain(
         }
         let span = tracing::debug_span!("batch", orders = batch.orders.len());
         let _enter = span.enter();
-        let recorded = match claim(stock, &batch.orders).await {
-            Ok(keep) => db
-                .record_orders(&keep)
-                .await
-                .map(|outcomes| (outcomes, batch.orders.len() - keep.len()))
-                .map_err(|e| error_chain(&e)),
-            Err(e) => Err(error_chain(&e)),
-        };
-        match recorded {
-            Ok((outcomes, withdrawn)) => {
-                if let Err(e) = consumer.ack(batch).await {
-                    // Committed but not acknowledged: the batch will be delivered again and
-                    // recorded as duplicates, which changes nothing.
-                    tracing::warn!(error = %e, "could not acknowledge a committed batch; it will be redelivered");
-                }
-                count(stats, &outcomes);
-                stats
-                    .withdrawn
-                    .fetch_add(withdrawn as u64, Ordering::Relaxed);
+        if batch.orders.iter().any(|o| invalid(o).is_some()) {
+            drainer.one_by_one(batch).await;
+            continue;
+        }
+        match drainer.record(&batch.orders).await {
+            Ok(()) => {
+                drainer.ack(batch).await;
                 backoff = Duration::from_millis(50);
             }
-            Err(error) => {
+            Err(Failure::Rejected(error)) if db.ping().await => {
+                tracing::warn!(%error, "the database refused a batch; recording its orders one by one");
+                drainer.one_by_one(batch).await;
+            }
+            Err(Failure::Rejected(error) | Failure::Outage(error)) => {
                 tracing::warn!(
                     %error,
                     retry_in_ms = backoff.as_millis() as u64,
                     "could not record a batch of orders; it stays on the queue"
                 );
-                if let Err(e) = consumer.retry(batch).await {
-                    tracing::warn!(error = %e, "could not give a batch back; the broker redelivers it");
-                }
+                drainer.give_back(batch).await;
                 pause(&mut stop, backoff).await;
                 backoff = (backoff * 2).min(options.max_backoff);
             }
         }
+    }
+}
+
+impl Drainer<'_> {
+    /// Claims and records `orders` in one transaction, counting what happened.
+    async fn record(&mut self, orders: &[OrderMessage]) -> Result<(), Failure> {
+        let keep = claim(self.stock, orders)
+            .await
+            .map_err(|e| Failure::Outage(error_chain(&e)))?;
+        let outcomes = self
+            .db
+            .record_orders(&keep)
+            .await
+            .map_err(|e| Failure::Rejected(error_chain(&e)))?;
+        count(self.stats, &outcomes);
+        self.stats
+            .withdrawn
+            .fetch_add((orders.len() - keep.len()) as u64, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Settles each order of `batch` on its own: the failing one is found, retried, and
+    /// dead-lettered after `max_attempts`; the others are recorded.
+    async fn one_by_one(&mut self, batch: Batch) {
+        for single in self.consumer.split(batch) {
+            let Some(order) = single.orders.first().cloned() else {
+                continue;
+            };
+            if let Some(why) = invalid(&order) {
+                self.dead_letter(single, why.to_string()).await;
+                continue;
+            }
+            match self.record(&single.orders).await {
+                Ok(()) => {
+                    self.attempts.remove(&order.order_id);
+                    self.ack(single).await;
+                }
+                Err(Failure::Outage(_)) => self.give_back(single).await,
+                Err(Failure::Rejected(error)) => {
+                    let tries = self.attempts.entry(order.order_id.clone()).or_insert(0);
+                    *tries += 1;
+                    if *tries >= self.options.max_attempts {
+                        let tries = *tries;
+                        self.attempts.remove(&order.order_id);
+                        let reason =
+                            format!("could not be recorded after {tries} attempts: {error}");
+                        self.dead_letter(single, reason).await;
+                    } else {
+                        self.give_back(single).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ack(&mut self, batch: Batch) {
+        if let Err(e) = self.consumer.ack(batch).await {
+            // Committed but not acknowledged: the batch will be delivered again and recorded
+            // as duplicates, which changes nothing.
+            tracing::warn!(error = %e, "could not acknowledge a committed batch; it will be redelivered");
+        }
+    }
+
+    async fn give_back(&mut self, batch: Batch) {
+        if let Err(e) = self.consumer.retry(batch).await {
+            tracing::warn!(error = %e, "could not give a batch back; the broker redelivers it");
+        }
+    }
+
+    async fn dead_letter(&mut self, batch: Batch, reason: String) {
+        let orders = batch.orders.len() as u64;
+        match self.consumer.dead_letter(batch, &reason).await {
+            Ok(()) => {
+                self.stats
+                    .dead_lettered
+                    .fetch_add(orders, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not dead-letter an order; it will come back")
+            }
+        }
+    }
+}
+
+/// Why an order can never be recorded, if so.
+fn invalid(order: &OrderMessage) -> Option<&'static str> {
+    if !is_order_id(&order.order_id) {
+        Some("invalid order id")
+    } else if order.user_id <= 0 {
+        Some("invalid user id")
+    } else if order.product_id <= 0 {
+        Some("invalid product id")
+    } else {
+        None
     }
 }
 
@@ -173,7 +301,6 @@ async fn claim(
 }
 
 fn count(stats: &DrainStats, outcomes: &[Recorded]) {
-    stats.batches.fetch_add(1, Ordering::Relaxed);
     for outcome in outcomes {
         let counter = match outcome {
             Recorded::Confirmed => &stats.confirmed,
@@ -201,13 +328,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashsale_core::domain::{new_order_id, NewProduct, OrderMessage};
+    use flashsale_core::domain::{new_order_id, NewProduct};
     use flashsale_core::queue::{MemoryQueue, OrderQueue};
     use flashsale_core::stock::MemoryStock;
 
-    #[tokio::test]
-    async fn drains_everything_once_then_stops_when_closed() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    async fn sqlite_with_product(dir: &tempfile::TempDir, stock: i64) -> (Db, i64) {
         let db = Db::connect(&format!("sqlite://{}/w.db", dir.path().display()))
             .await
             .expect("connect");
@@ -215,7 +340,7 @@ mod tests {
         let pid = db
             .insert_product(&NewProduct {
                 name: "p".into(),
-                stock: 500,
+                stock,
                 price_cents: 1,
                 image: String::new(),
                 description: String::new(),
@@ -224,20 +349,19 @@ mod tests {
             })
             .await
             .expect("insert");
-        let queue = MemoryQueue::new();
-        let mut orders = Vec::new();
-        for user in 0..450 {
-            let o = OrderMessage {
-                order_id: new_order_id(),
-                user_id: user,
-                product_id: pid,
-                accepted_at: 0,
-            };
-            queue.publish(&o).await.expect("publish");
-            orders.push(o);
+        (db, pid)
+    }
+
+    fn order(user_id: i64, product_id: i64) -> OrderMessage {
+        OrderMessage {
+            order_id: new_order_id(),
+            user_id,
+            product_id,
+            accepted_at: 0,
         }
-        // A redelivered duplicate must not count twice.
-        queue.publish(&orders[0]).await.expect("publish");
+    }
+
+    async fn drain_all(db: &Db, queue: &MemoryQueue) -> Arc<DrainStats> {
         queue.close();
         let stats = Arc::new(DrainStats::default());
         let (_stop_tx, stop) = watch::channel(false);
@@ -246,7 +370,7 @@ mod tests {
             ..DrainOptions::default()
         };
         drain(
-            &db,
+            db,
             &MemoryStock::new(),
             &mut queue.consumer(),
             &options,
@@ -255,6 +379,23 @@ mod tests {
         )
         .await
         .expect("drain");
+        stats
+    }
+
+    #[tokio::test]
+    async fn drains_everything_once_then_stops_when_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 500).await;
+        let queue = MemoryQueue::new();
+        let mut orders = Vec::new();
+        for user in 1..=450 {
+            let o = order(user, pid);
+            queue.publish(&o).await.expect("publish");
+            orders.push(o);
+        }
+        // A redelivered duplicate must not count twice.
+        queue.publish(&orders[0]).await.expect("publish");
+        let stats = drain_all(&db, &queue).await;
         assert_eq!(stats.confirmed(), 450);
         assert_eq!(stats.duplicates(), 1);
         assert_eq!(db.orders_of_product(pid).await.expect("orders").len(), 450);
@@ -266,5 +407,34 @@ mod tests {
                 .stock,
             50
         );
+    }
+
+    #[tokio::test]
+    async fn invalid_orders_go_to_the_dead_letters_and_the_rest_is_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let queue = MemoryQueue::new();
+        let bad_id = OrderMessage {
+            order_id: "'; DROP TABLE orders; --".into(),
+            ..order(1, pid)
+        };
+        for o in [order(2, pid), bad_id, order(-3, pid), order(4, pid)] {
+            queue.publish(&o).await.expect("publish");
+        }
+        let stats = drain_all(&db, &queue).await;
+        assert_eq!(stats.confirmed(), 2);
+        assert_eq!(stats.dead_lettered(), 2);
+        let dead = queue.dead_letters();
+        let reasons: Vec<&str> = dead.iter().map(|(_, why)| why.as_str()).collect();
+        assert_eq!(reasons, ["invalid order id", "invalid user id"]);
+        let mut buyers: Vec<i64> = db
+            .orders_of_product(pid)
+            .await
+            .expect("orders")
+            .iter()
+            .map(|o| o.user_id)
+            .collect();
+        buyers.sort();
+        assert_eq!(buyers, [2, 4]);
     }
 }

@@ -227,3 +227,108 @@ async fn database_cut_while_orders_queue_up_then_everything_drains() {
     assert!(report.consistent(), "{report}");
     shop.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason() {
+    let shop = RealShop::start(1_000, Parts::ALL).await;
+    // The database refuses shopper 666's order, and only theirs, while staying up.
+    let trigger = format!(
+        "USE {};\nDELIMITER //\nCREATE TRIGGER refuse_666 BEFORE INSERT ON orders FOR EACH ROW \
+         IF NEW.user_id = 666 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'shopper 666 is refused'; END IF//\n",
+        shop.database_name()
+    );
+    let mut mariadb = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "root"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mariadb client");
+    std::io::Write::write_all(mariadb.stdin.as_mut().expect("stdin"), trigger.as_bytes())
+        .expect("write");
+    drop(mariadb.stdin.take());
+    assert!(
+        mariadb.wait().expect("mariadb").success(),
+        "could not create the trigger"
+    );
+
+    let (accepted, _) = shop.buy_all((600..=700).chain([666])).await;
+    assert!(accepted.contains(&666));
+    let recordable: HashSet<i64> = accepted.iter().copied().filter(|uid| *uid != 666).collect();
+    let orders = shop
+        .wait_for_orders(&recordable, Duration::from_secs(30))
+        .await;
+    assert_orders_are(&orders, &recordable);
+
+    // Shopper 666's order is in the dead-letter queue with the database's reason.
+    let mut dead = None;
+    for _ in 0..100 {
+        dead = crate::util::take_dead_letter(&shop.config.queue_name).await;
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (order, reason) = dead.expect("a dead letter");
+    assert_eq!(order.user_id, 666);
+    assert!(
+        reason.contains("3 attempts") && reason.contains("shopper 666 is refused"),
+        "{reason}"
+    );
+    shop.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
+    let shop = RealShop::start(3_000, GATEWAY_ONLY).await;
+    let (accepted, _) = shop.buy_all(1..=2_000).await;
+    let mut worker = spawn_worker(&shop);
+    // Let it start draining, then ask it to stop.
+    for _ in 0..100 {
+        if !shop
+            .db
+            .orders_of_product(shop.product_id)
+            .await
+            .expect("orders")
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the worker ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "the worker exited with {status}");
+    let partial = shop
+        .db
+        .orders_of_product(shop.product_id)
+        .await
+        .expect("orders")
+        .len();
+    assert!(
+        partial < accepted.len(),
+        "it drained everything before the signal: make the test harder"
+    );
+
+    // What it left is still on the queue: a new worker drains it, once.
+    let mut worker = spawn_worker(&shop);
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(60))
+        .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_orders_are(&orders, &accepted);
+    shop.cleanup().await;
+}

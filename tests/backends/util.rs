@@ -97,6 +97,10 @@ impl RealShop {
         }
     }
 
+    pub fn database_name(&self) -> &str {
+        &self._database.name
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.config.gateway_listen)
     }
@@ -259,4 +263,38 @@ impl Drop for RealShop {
         });
         let _ = cleaning.join();
     }
+}
+
+/// Takes one message off `{queue}.dead`: the order and its `x-flashsale-reason` header.
+pub async fn take_dead_letter(
+    queue: &str,
+) -> Option<(flashsale_core::domain::OrderMessage, String)> {
+    use lapin::options::BasicGetOptions;
+    use lapin::types::AMQPValue;
+    let conn = lapin::Connection::connect(
+        &format!("amqp://guest:guest@{AMQP}/%2f"),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("connect to RabbitMQ");
+    let channel = conn.create_channel().await.expect("channel");
+    let dead = format!("{queue}.dead");
+    let message = channel
+        .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")?;
+    let order = serde_json::from_slice(&message.delivery.data).expect("an order");
+    let reason = message
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-flashsale-reason").cloned())
+        .map(|v| match v {
+            AMQPValue::LongString(s) => s.to_string(),
+            other => format!("{other:?}"),
+        })
+        .unwrap_or_default();
+    let _ = conn.close(0, "done".into()).await;
+    Some((order, reason))
 }

@@ -623,6 +623,74 @@ impl OrderConsumer for AmqpConsumer {
         .await
     }
 
+    fn split(&mut self, batch: Batch) -> Vec<Batch> {
+        let mut ackers = self
+            .unacked
+            .remove(&batch.receipt)
+            .unwrap_or_default()
+            .into_iter();
+        batch
+            .orders
+            .into_iter()
+            .map(|order| {
+                // A batch whose channel is gone splits into unsettleable parts (receipt 0):
+                // settling them fails and the broker redelivers, as for the whole batch.
+                let receipt = match ackers.next() {
+                    Some(acker) => {
+                        let receipt = self.next_receipt;
+                        self.next_receipt += 1;
+                        self.unacked.insert(receipt, vec![acker]);
+                        receipt
+                    }
+                    None => 0,
+                };
+                Batch {
+                    orders: vec![order],
+                    receipt,
+                }
+            })
+            .collect()
+    }
+
+    async fn dead_letter(&mut self, batch: Batch, reason: &str) -> Result<(), QueueError> {
+        // A copy with the reason goes to the dead-letter queue, then the original is acked.
+        // A crash in between leaves a duplicate in the dead-letter queue, never a loss.
+        let dead = dead_letter_queue(&self.target.queue);
+        let Some(link) = self.link.as_ref() else {
+            return Err(self
+                .target
+                .unavailable("cannot dead-letter", "no connection"));
+        };
+        for order in &batch.orders {
+            tracing::error!(order_id = %order.order_id, reason, "order moved to the dead-letter queue");
+            let body = serde_json::to_vec(order)
+                .map_err(|e| QueueError::Unavailable(format!("cannot encode the order: {e}")))?;
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "x-flashsale-reason".into(),
+                AMQPValue::LongString(reason.into()),
+            );
+            let properties = BasicProperties::default()
+                .with_delivery_mode(PERSISTENT)
+                .with_content_type("application/json".into())
+                .with_headers(headers);
+            let published = link
+                .channel
+                .basic_publish(
+                    "".into(),
+                    dead.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await;
+            if let Err(e) = published {
+                return Err(self.target.unavailable("cannot dead-letter an order", e));
+            }
+        }
+        self.ack(batch).await
+    }
+
     async fn retry(&mut self, batch: Batch) -> Result<(), QueueError> {
         settle(self, batch, "give back", |acker| async move {
             acker

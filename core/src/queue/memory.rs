@@ -20,6 +20,7 @@ struct Shared {
 #[derive(Default)]
 struct State {
     orders: VecDeque<OrderMessage>,
+    dead: Vec<(OrderMessage, String)>,
     closed: bool,
 }
 
@@ -59,6 +60,11 @@ impl MemoryQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Orders moved to the dead-letter queue, with the reason.
+    pub fn dead_letters(&self) -> Vec<(OrderMessage, String)> {
+        self.state().dead.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -117,6 +123,26 @@ impl OrderConsumer for MemoryConsumer {
     }
 
     async fn ack(&mut self, _batch: Batch) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    fn split(&mut self, batch: Batch) -> Vec<Batch> {
+        batch
+            .orders
+            .into_iter()
+            .map(|order| Batch {
+                orders: vec![order],
+                receipt: 0,
+            })
+            .collect()
+    }
+
+    async fn dead_letter(&mut self, batch: Batch, reason: &str) -> Result<(), QueueError> {
+        let mut state = self.shared.state();
+        for order in batch.orders {
+            tracing::error!(order_id = %order.order_id, reason, "order moved to the dead-letter queue");
+            state.dead.push((order, reason.to_string()));
+        }
         Ok(())
     }
 

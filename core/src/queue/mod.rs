@@ -53,4 +53,11 @@ pub trait OrderConsumer: Send + 'static {
 
     /// The batch could not be committed: deliver it again later.
     async fn retry(&mut self, batch: Batch) -> Result<(), QueueError>;
+
+    /// One batch per order, so they can be settled apart (finding the order that fails).
+    fn split(&mut self, batch: Batch) -> Vec<Batch>;
+
+    /// The batch's orders cannot be processed: move them to the dead-letter queue with
+    /// `reason`, for a person to look at.
+    async fn dead_letter(&mut self, batch: Batch, reason: &str) -> Result<(), QueueError>;
 }
