@@ -759,7 +759,12 @@ async fn with_channel<T>(
     let conn = target.connect("flashsale-admin", deadline).await?;
     let work = async {
         let channel = conn.0.create_channel().await?;
-        f(&channel).await
+        let out = f(&channel).await;
+        // Closed here, awaited: a close left to `Drop` races the process exit and makes lapin
+        // log a spurious connection error.
+        let _ = channel.close(200, "OK".into()).await;
+        let _ = conn.0.close(200, "OK".into()).await;
+        out
     };
     match timeout_at(deadline, work).await {
         Ok(Ok(out)) => Ok(out),
