@@ -8,7 +8,7 @@ use flashsale_core::queue::{delete_queues, AmqpQueue};
 use flashsale_core::stock::{RedisStock, StockStore};
 use flashsale_core::{Db, SignCodec};
 use flashsale_gateway::{Shop, ShopParts};
-use flashsale_testkit::{mysql_database, require, unique_name};
+use flashsale_testkit::{free_port, mysql_database, require, unique_name};
 use pingora::http::ResponseHeader;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
@@ -174,20 +174,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     })
     .await?;
     delete_queues(AMQP, &queue).await?;
-    let keys = std::process::Command::new("redis-cli")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "--scan",
-            "--pattern",
-            &format!("{prefix}*"),
-        ])
-        .output()?;
-    for key in String::from_utf8_lossy(&keys.stdout).lines() {
-        std::process::Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "DEL", key])
-            .output()?;
-    }
+    flashsale_testkit::delete_redis_keys(&prefix);
     db.close().await;
     Ok(())
 }
@@ -249,13 +236,6 @@ fn load(
         p99_ms: f[3],
         wrong: f[4] as u64,
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18_080)
 }
 
 /// The reference: pingora answering every request at once with a 202 of the same size.

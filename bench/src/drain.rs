@@ -183,20 +183,7 @@ async fn through_the_worker(n: usize) -> anyhow::Result<(f64, f64)> {
     worker.await??;
 
     delete_queues(AMQP, &queue_name).await?;
-    let keys = std::process::Command::new("redis-cli")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "--scan",
-            "--pattern",
-            &format!("{prefix}*"),
-        ])
-        .output()?;
-    for key in String::from_utf8_lossy(&keys.stdout).lines() {
-        std::process::Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "DEL", key])
-            .output()?;
-    }
+    flashsale_testkit::delete_redis_keys(&prefix);
     db.close().await;
     Ok((publish, drain_secs))
 }

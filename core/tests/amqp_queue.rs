@@ -463,76 +463,10 @@ async fn a_cut_consumer_loses_no_order() {
     );
 }
 
-/// A proxy that can go silent: frozen, it keeps every socket open but passes no byte on, as a
-/// broker behind a dead network path does (no reset, nothing). `TcpProxy` resets instead.
-struct SilentProxy {
-    addr: std::net::SocketAddr,
-    frozen: tokio::sync::watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl SilentProxy {
-    async fn start(upstream: &'static str) -> SilentProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (frozen, _) = tokio::sync::watch::channel(false);
-        let accept = {
-            let frozen = frozen.clone();
-            tokio::spawn(async move {
-                while let Ok((client, _)) = listener.accept().await {
-                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                        continue;
-                    };
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    tokio::spawn(pump(client_read, server_write, frozen.subscribe()));
-                    tokio::spawn(pump(server_read, client_write, frozen.subscribe()));
-                }
-            })
-        };
-        SilentProxy {
-            addr,
-            frozen,
-            accept,
-        }
-    }
-
-    fn freeze(&self, frozen: bool) {
-        self.frozen.send_replace(frozen);
-    }
-}
-
-impl Drop for SilentProxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut frozen: tokio::sync::watch::Receiver<bool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // Frozen, the bytes are held back: the other side sees silence, not an error.
-        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_broker_fails_publishes_within_the_deadline_then_recovers() {
     let q = TestQueue::new();
-    let proxy = SilentProxy::start(BROKER).await;
+    let proxy = TcpProxy::start(BROKER).await;
     let url = format!("amqp://guest:guest@{}/%2f", proxy.addr);
     let publisher = AmqpQueue::connect(&url, &q.name)
         .await
@@ -541,7 +475,7 @@ async fn a_silent_broker_fails_publishes_within_the_deadline_then_recovers() {
     let mut confirmed = vec![order(0)];
     publisher.publish(&confirmed[0]).await.expect("publish");
 
-    proxy.freeze(true);
+    proxy.silence();
     // First on the silent link (the confirm deadline), then reconnecting (the connect deadline).
     for n in 1..4 {
         let started = Instant::now();
@@ -557,7 +491,7 @@ async fn a_silent_broker_fails_publishes_within_the_deadline_then_recovers() {
         }
     }
 
-    proxy.freeze(false);
+    proxy.restore();
     let deadline = Instant::now() + Duration::from_secs(10);
     let again = order(100);
     while publisher.publish(&again).await.is_err() {

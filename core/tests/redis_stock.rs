@@ -10,12 +10,10 @@ use flashsale_testkit::{require, unique_name, TcpProxy};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+
+use tokio::net::TcpListener;
 
 /// A store under a prefix no other test uses, and a plain connection to look at Redis directly.
 struct Fixture {
@@ -103,21 +101,9 @@ impl Drop for Fixture {
         // A failing test never reaches `clean_up`: remove its keys anyway, best effort, so the
         // shared Redis does not fill up with them.
         if std::thread::panicking() {
-            let _ = delete_keys_blocking(&self.prefix);
+            flashsale_testkit::delete_redis_keys(&self.prefix);
         }
     }
-}
-
-fn delete_keys_blocking(prefix: &str) -> redis::RedisResult<()> {
-    use redis::Commands;
-    let mut conn = redis::Client::open(format!("redis://{REDIS_ADDR}"))?.get_connection()?;
-    let keys: Vec<String> = conn
-        .scan_match::<_, String>(format!("{prefix}*"))?
-        .collect();
-    if !keys.is_empty() {
-        let _: i64 = conn.del(keys)?;
-    }
-    Ok(())
 }
 
 async fn raw_connection() -> MultiplexedConnection {
@@ -434,76 +420,14 @@ async fn a_cut_connection_answers_unavailable_promptly_and_recovers_by_itself() 
     f.clean_up().await;
 }
 
-/// A proxy that can stop forwarding without closing anything: Redis goes silent, as behind a
-/// dead link. `TcpProxy::cut` closes connections, which the client notices at once; silence
-/// is what only timeouts catch.
-struct SilentProxy {
-    addr: SocketAddr,
-    silent: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl SilentProxy {
-    async fn start(upstream: &'static str) -> SilentProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (silent, _) = watch::channel(false);
-        let accept = {
-            let silent = silent.clone();
-            tokio::spawn(async move {
-                while let Ok((client, _)) = listener.accept().await {
-                    let server = TcpStream::connect(upstream).await.expect("upstream");
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    tokio::spawn(pump(client_read, server_write, silent.subscribe()));
-                    tokio::spawn(pump(server_read, client_write, silent.subscribe()));
-                }
-            })
-        };
-        SilentProxy {
-            addr,
-            silent,
-            accept,
-        }
-    }
-
-    fn set_silent(&self, silent: bool) {
-        self.silent.send_replace(silent);
-    }
-}
-
-impl Drop for SilentProxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
-
-/// Copies bytes one way, holding them (connection open) while the proxy is silent.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut silent: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if silent.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_redis_answers_unavailable_within_two_seconds() {
     require("Redis", REDIS_ADDR);
-    let proxy = SilentProxy::start(REDIS_ADDR).await;
+    let proxy = TcpProxy::start(REDIS_ADDR).await;
     let f = Fixture::via(&proxy.addr.to_string()).await;
     f.store.load(1, 10, &[]).await.expect("load");
 
-    proxy.set_silent(true);
+    proxy.silence();
     let started = Instant::now();
     let answer = f.store.reserve(1, 2, &oid(2)).await;
     assert!(
@@ -518,7 +442,7 @@ async fn a_silent_redis_answers_unavailable_within_two_seconds() {
 
     // Once Redis speaks again the same store answers again. (The request that timed out is
     // delivered late and may run: a timeout cannot tell, which the module docs warn about.)
-    proxy.set_silent(false);
+    proxy.restore();
     assert_eq!(reserve(&f.store, 1, 3).await, Reservation::Reserved);
     f.clean_up().await;
 }

@@ -8,4 +8,6 @@ pub mod proxy;
 pub mod services;
 
 pub use proxy::TcpProxy;
-pub use services::{mysql_database, require, unique_name, TestDatabase};
+pub use services::{
+    delete_redis_keys, free_port, mysql_database, require, unique_name, TestDatabase,
+};

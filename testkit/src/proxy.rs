@@ -1,18 +1,30 @@
 //! A TCP proxy that a test owns: everything between the code and a service goes through it,
-//! and the test can cut it (every open connection dropped, new ones refused) and restore it.
+//! and the test breaks it in the two ways networks break:
+//! - [`TcpProxy::cut`]: every open connection is reset and new ones are refused (a crashed or
+//!   stopped service);
+//! - [`TcpProxy::silence`]: connections stay open but no byte moves (a hung service, a
+//!   dropped route): only timeouts notice.
+//!
 //! This is how fault tests break a service without stopping the machine's shared instance.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    /// Bumped on every cut: connections of an older generation end.
+    generation: u64,
+    refusing: bool,
+    silent: bool,
+}
+
 pub struct TcpProxy {
     pub addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    /// Bumped on every cut; connections end when it changes.
-    generation: watch::Sender<u64>,
+    state: Arc<watch::Sender<State>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -22,49 +34,67 @@ impl TcpProxy {
         let upstream: SocketAddr = upstream.parse().expect("upstream is host:port");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let up = Arc::new(AtomicBool::new(true));
-        let (generation, _) = watch::channel(0u64);
+        let (state, _) = watch::channel(State {
+            generation: 0,
+            refusing: false,
+            silent: false,
+        });
+        let state = Arc::new(state);
         let accept = {
-            let up = up.clone();
-            let generation = generation.clone();
+            let state = state.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
-                    if !up.load(Ordering::SeqCst) {
+                    let now = *state.borrow();
+                    if now.refusing {
                         drop(client);
                         continue;
                     }
-                    let mut cut = generation.subscribe();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        let mut client = client;
-                        // A cut must win over traffic arriving at the same moment.
-                        tokio::select! {
-                            biased;
-                            _ = cut.changed() => {}
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        }
-                    });
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        continue;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(pump(
+                        client_read,
+                        server_write,
+                        state.subscribe(),
+                        now.generation,
+                    ));
+                    tokio::spawn(pump(
+                        server_read,
+                        client_write,
+                        state.subscribe(),
+                        now.generation,
+                    ));
                 }
             })
         };
         TcpProxy {
             addr,
-            up,
-            generation,
+            state,
             accept,
         }
     }
 
     /// Drops every open connection and refuses new ones until [`TcpProxy::restore`].
     pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.generation.send_modify(|g| *g += 1);
+        self.state.send_modify(|s| {
+            s.generation += 1;
+            s.refusing = true;
+        });
     }
 
+    /// Keeps connections open but moves no byte until [`TcpProxy::restore`].
+    pub fn silence(&self) {
+        self.state.send_modify(|s| s.silent = true);
+    }
+
+    /// Back to forwarding: new connections are accepted, held bytes flow on.
     pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+        self.state.send_modify(|s| {
+            s.refusing = false;
+            s.silent = false;
+        });
     }
 
     /// `host:port` of the proxy, to put in a URL instead of the service's.
@@ -77,5 +107,35 @@ impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.cut();
         self.accept.abort();
+    }
+}
+
+/// Copies bytes one way until either side closes or the connection's generation is cut;
+/// while the proxy is silent, bytes read are held back.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut state: watch::Receiver<State>,
+    generation: u64,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let alive = |s: &State| s.generation == generation;
+    loop {
+        // A cut must win over traffic arriving at the same moment.
+        let n = tokio::select! {
+            biased;
+            _ = state.wait_for(|s| !alive(s)) => return,
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        match state.wait_for(|s| !alive(s) || !s.silent).await {
+            Ok(s) if alive(&s) => {}
+            _ => return,
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

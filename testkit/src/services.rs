@@ -64,3 +64,35 @@ fn mariadb(sql: &str) {
         .expect("the mariadb client is installed");
     assert!(status.success(), "mariadb failed to run: {sql}");
 }
+
+/// Deletes every Redis key under `prefix` (test and benchmark cleanup).
+pub fn delete_redis_keys(prefix: &str) {
+    let keys = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "--scan",
+            "--pattern",
+            &format!("{prefix}*"),
+        ])
+        .output()
+        .expect("the redis-cli client is installed");
+    let keys: Vec<String> = String::from_utf8_lossy(&keys.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for chunk in keys.chunks(500) {
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "DEL"])
+            .args(chunk)
+            .output();
+    }
+}
+
+/// A loopback port free right now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -150,22 +150,7 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
     );
 
     // Redis "restarts" empty while it is unreachable.
-    let keys = Command::new("redis-cli")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "--scan",
-            "--pattern",
-            &format!("{}*", shop.config.stock_prefix),
-        ])
-        .output()
-        .expect("redis-cli");
-    for key in String::from_utf8_lossy(&keys.stdout).lines() {
-        Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "DEL", key])
-            .output()
-            .expect("del");
-    }
+    flashsale_testkit::delete_redis_keys(&shop.config.stock_prefix);
     shop.proxies.redis.restore();
 
     // Wait for the first order to be in the database, then the shop must heal by itself:

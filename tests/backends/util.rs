@@ -2,7 +2,7 @@ use flashsale::audit::{audit, Audit, QueueCounts};
 use flashsale::stack::{Parts, Stack};
 use flashsale_core::domain::{NewProduct, Order};
 use flashsale_core::{Config, Db, SignCodec};
-use flashsale_testkit::{mysql_database, require, unique_name, TcpProxy, TestDatabase};
+use flashsale_testkit::{free_port, mysql_database, require, unique_name, TcpProxy, TestDatabase};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -38,13 +38,6 @@ pub fn product(stock: i64) -> NewProduct {
         sale_start: None,
         sale_end: None,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl RealShop {
@@ -244,22 +237,7 @@ impl Drop for RealShop {
                 let amqp = format!("amqp://guest:guest@{AMQP}/%2f");
                 let _ = flashsale_core::queue::delete_queues(&amqp, &queue).await;
             });
-            let keys = std::process::Command::new("redis-cli")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "--scan",
-                    "--pattern",
-                    &format!("{prefix}*"),
-                ])
-                .output();
-            if let Ok(keys) = keys {
-                for key in String::from_utf8_lossy(&keys.stdout).lines() {
-                    let _ = std::process::Command::new("redis-cli")
-                        .args(["-h", "127.0.0.1", "DEL", key])
-                        .output();
-                }
-            }
+            flashsale_testkit::delete_redis_keys(&prefix);
         });
         let _ = cleaning.join();
     }

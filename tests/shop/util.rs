@@ -1,6 +1,7 @@
 use flashsale::stack::Stack;
 use flashsale_core::domain::{NewProduct, OrderStatus};
 use flashsale_core::{Config, Db, SignCodec};
+use flashsale_testkit::free_port;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,13 +24,6 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
         sale_start: None,
         sale_end: None,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl TestShop {
