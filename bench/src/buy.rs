@@ -103,17 +103,14 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let path = format!("/getOne?productID={product_id}");
+    let wrk = Wrk {
+        script: &script,
+        path: &path,
+        seconds,
+        connections,
+    };
     let wrk = |addr: &str, cookies: &std::path::Path, expect: u16, cycle: bool| {
-        load(
-            addr,
-            &script,
-            cookies,
-            &path,
-            expect,
-            cycle,
-            seconds,
-            connections,
-        )
+        wrk.load(addr, cookies, expect, cycle)
     };
     // The ceiling is measured with the same request shapes as the paths it is compared to.
     let ceiling = wrk(&reference_addr, &many, 202, true)?;
@@ -179,63 +176,72 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn load(
-    addr: &str,
-    script: &std::path::Path,
-    cookies: &std::path::Path,
-    path: &str,
-    expect: u16,
-    cycle: bool,
+/// One wrk run's fixed settings.
+struct Wrk<'a> {
+    script: &'a std::path::Path,
+    path: &'a str,
     seconds: u64,
     connections: u32,
-) -> anyhow::Result<Load> {
-    let threads = 2;
-    // The expected status reaches the script as a global set before it runs.
-    let lua = std::fs::read_to_string(script)?;
-    let with_expect = script.with_extension(format!("{expect}.lua"));
-    std::fs::write(&with_expect, format!("expect = {expect}\n{lua}"))?;
-    let out = std::process::Command::new("wrk")
-        .args([
-            "-t",
-            &threads.to_string(),
-            "-c",
-            &connections.to_string(),
-            "-d",
-            &format!("{seconds}s"),
-        ])
-        .args(["--timeout", "5s", "-s"])
-        .arg(&with_expect)
-        .arg(format!("http://{addr}"))
-        .arg("--")
-        .arg(cookies)
-        .arg(path)
-        .arg(threads.to_string())
-        .arg(if cycle { "cycle" } else { "stop" })
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("RESULT "))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "wrk printed no result: {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-    let f: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    anyhow::ensure!(f.len() == 5, "cannot read wrk's result line: {line}");
-    Ok(Load {
-        requests: f[0] as u64,
-        seconds: f[1],
-        p50_ms: f[2],
-        p99_ms: f[3],
-        wrong: f[4] as u64,
-    })
+}
+
+impl Wrk<'_> {
+    /// Loads `addr` with the shoppers of `cookies`; counts answers other than `expect`.
+    fn load(
+        &self,
+        addr: &str,
+        cookies: &std::path::Path,
+        expect: u16,
+        cycle: bool,
+    ) -> anyhow::Result<Load> {
+        let (script, path, seconds, connections) =
+            (self.script, self.path, self.seconds, self.connections);
+        let threads = 2;
+        // The expected status reaches the script as a global set before it runs.
+        let lua = std::fs::read_to_string(script)?;
+        let with_expect = script.with_extension(format!("{expect}.lua"));
+        std::fs::write(&with_expect, format!("expect = {expect}\n{lua}"))?;
+        let out = std::process::Command::new("wrk")
+            .args([
+                "-t",
+                &threads.to_string(),
+                "-c",
+                &connections.to_string(),
+                "-d",
+                &format!("{seconds}s"),
+            ])
+            .args(["--timeout", "5s", "-s"])
+            .arg(&with_expect)
+            .arg(format!("http://{addr}"))
+            .arg("--")
+            .arg(cookies)
+            .arg(path)
+            .arg(threads.to_string())
+            .arg(if cycle { "cycle" } else { "stop" })
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "wrk printed no result: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        let f: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        anyhow::ensure!(f.len() == 5, "cannot read wrk's result line: {line}");
+        Ok(Load {
+            requests: f[0] as u64,
+            seconds: f[1],
+            p50_ms: f[2],
+            p99_ms: f[3],
+            wrong: f[4] as u64,
+        })
+    }
 }
 
 /// The reference: pingora answering every request at once with a 202 of the same size.

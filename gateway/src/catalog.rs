@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 #[derive(Default)]
 pub struct Catalog {
-    products: RwLock<Arc<HashMap<i64, Product>>>,
+    products: RwLock<Arc<HashMap<i64, Arc<Product>>>>,
     sold_out: DashSet<i64>,
     needs_load: DashSet<i64>,
 }
@@ -25,11 +25,12 @@ impl Catalog {
         Self::default()
     }
 
-    pub fn get(&self, id: i64) -> Option<Product> {
+    /// A product, shared: a Buy reads it without copying its strings.
+    pub fn get(&self, id: i64) -> Option<Arc<Product>> {
         self.snapshot().get(&id).cloned()
     }
 
-    fn snapshot(&self) -> Arc<HashMap<i64, Product>> {
+    fn snapshot(&self) -> Arc<HashMap<i64, Arc<Product>>> {
         // Readers clone an Arc; a poisoned lock still holds a complete map (it is swapped whole).
         self.products
             .read()
@@ -38,7 +39,7 @@ impl Catalog {
     }
 
     pub fn replace(&self, products: Vec<Product>) {
-        let map = products.into_iter().map(|p| (p.id, p)).collect();
+        let map = products.into_iter().map(|p| (p.id, Arc::new(p))).collect();
         *self.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);
     }
 

@@ -76,11 +76,11 @@ impl Gateway {
         let mut sign = None;
         for value in headers.get_all("cookie") {
             let Ok(text) = value.to_str() else { continue };
-            uid_cookie = uid_cookie.or_else(|| cookie(text, "uid").map(str::to_string));
-            sign = sign.or_else(|| cookie(text, "sign").map(str::to_string));
+            uid_cookie = uid_cookie.or_else(|| cookie(text, "uid"));
+            sign = sign.or_else(|| cookie(text, "sign"));
         }
-        let uid = self.shop.codec.verify(&sign?, now_unix()).ok()?;
-        (uid_cookie? == uid.to_string()).then_some(uid)
+        let uid = self.shop.codec.verify(sign?, now_unix()).ok()?;
+        (uid_cookie?.parse::<i64>().ok()? == uid).then_some(uid)
     }
 
     async fn get_one(&self, session: &mut Session, query: &str) -> Reply {
