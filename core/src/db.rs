@@ -8,6 +8,7 @@ use crate::domain::{NewProduct, Order, OrderMessage, OrderStatus, Product, User}
 use crate::stock::Holder;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the user name is already taken")]
     UserNameTaken,
+    /// A deadlock or a busy database: nothing was written; trying again is right.
+    #[error("the database was busy; try again")]
+    Busy(#[source] sqlx::Error),
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
 }
@@ -219,7 +223,113 @@ impl Db {
     /// Records a batch of accepted orders in one transaction: each order is inserted at most
     /// once (by order id, and by shopper and product) and takes one unit of stock, never below
     /// zero. Either the whole batch is recorded or none of it.
+    ///
+    /// The common case (new orders, stock for all of them) takes a handful of statements for
+    /// the whole batch; anything unusual (an order already there, a shopper twice, too little
+    /// stock) rolls back and is recorded order by order, with the same result.
     pub async fn record_orders(&self, batch: &[OrderMessage]) -> Result<Vec<Recorded>, DbError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        match self.record_batch(&mut tx, batch).await.map_err(classify)? {
+            Some(outcomes) => {
+                tx.commit().await.map_err(classify)?;
+                Ok(outcomes)
+            }
+            None => {
+                tx.rollback().await.map_err(classify)?;
+                self.record_one_by_one(batch).await.map_err(classify)
+            }
+        }
+    }
+
+    /// The fast path: `None` when the batch needs the careful one.
+    async fn record_batch(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &[OrderMessage],
+    ) -> Result<Option<Vec<Recorded>>, sqlx::Error> {
+        let marks = vec!["?"; batch.len()].join(", ");
+        let sql = format!("SELECT order_id FROM orders WHERE order_id IN ({marks})");
+        let mut existing = sqlx::query(&sql);
+        for order in batch {
+            existing = existing.bind(&order.order_id);
+        }
+        let existing: HashSet<String> = existing
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+
+        let mut seen_ids = HashSet::new();
+        let mut seen_shoppers = HashSet::new();
+        let mut fresh = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for order in batch {
+            if existing.contains(&order.order_id) || !seen_ids.insert(order.order_id.as_str()) {
+                outcomes.push(Recorded::Duplicate);
+                continue;
+            }
+            if !seen_shoppers.insert((order.user_id, order.product_id)) {
+                return Ok(None);
+            }
+            fresh.push(order);
+            outcomes.push(Recorded::Confirmed);
+        }
+        if fresh.is_empty() {
+            return Ok(Some(outcomes));
+        }
+
+        let ignore = match self.dialect {
+            Dialect::Sqlite => "INSERT OR IGNORE",
+            Dialect::MySql => "INSERT IGNORE",
+        };
+        let rows = vec!["(?, ?, ?, ?, ?)"; fresh.len()].join(", ");
+        let sql = format!(
+            "{ignore} INTO orders (order_id, user_id, product_id, status, created_at) VALUES {rows}"
+        );
+        let mut insert = sqlx::query(&sql);
+        for order in &fresh {
+            insert = insert
+                .bind(&order.order_id)
+                .bind(order.user_id)
+                .bind(order.product_id)
+                .bind(OrderStatus::Confirmed.as_str())
+                .bind(order.accepted_at);
+        }
+        if insert.execute(&mut **tx).await?.rows_affected() != fresh.len() as u64 {
+            // Some shopper already had an order of that product (or another worker raced us).
+            return Ok(None);
+        }
+
+        // Per product in id order, so concurrent workers lock product rows in the same order.
+        let mut per_product: BTreeMap<i64, i64> = BTreeMap::new();
+        for order in &fresh {
+            *per_product.entry(order.product_id).or_default() += 1;
+        }
+        for (product_id, n) in per_product {
+            let taken =
+                sqlx::query("UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ?")
+                    .bind(n)
+                    .bind(product_id)
+                    .bind(n)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            if taken != 1 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(outcomes))
+    }
+
+    /// The careful path: order by order, an order without stock recorded as failed.
+    async fn record_one_by_one(
+        &self,
+        batch: &[OrderMessage],
+    ) -> Result<Vec<Recorded>, sqlx::Error> {
         let insert = match self.dialect {
             Dialect::Sqlite => "INSERT OR IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
             Dialect::MySql => "INSERT IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -337,6 +447,19 @@ fn order_from_row(r: &AnyRow) -> Result<Order, DbError> {
         status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Queued),
         created_at: r.try_get(4)?,
     })
+}
+
+/// A deadlock (SQLSTATE 40001) or SQLite's busy/locked is no fault of the orders: retry.
+fn classify(e: sqlx::Error) -> DbError {
+    let busy = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| matches!(code.as_ref(), "40001" | "5" | "6" | "517" | "262"));
+    if busy {
+        DbError::Busy(e)
+    } else {
+        DbError::Query(e)
+    }
 }
 
 /// `sqlite://data/x.db` -> the same URL with its folder created and `mode=rwc`, so a first

@@ -134,3 +134,44 @@ async fn recording_is_idempotent_and_never_oversells() {
         assert_eq!(holders, [1, 2, 3]);
     }
 }
+
+#[tokio::test]
+async fn a_large_mixed_batch_is_recorded_once_with_stock_taken_per_product() {
+    let fresh = fresh_dbs().await;
+    for (kind, db) in &fresh.dbs {
+        let a = db.insert_product(&product(300)).await.expect("insert");
+        let b = db.insert_product(&product(300)).await.expect("insert");
+        let mut batch: Vec<OrderMessage> = (1..=150).map(|u| order(u, a)).collect();
+        batch.extend((1..=50).map(|u| order(u, b)));
+        // The same message twice in one batch (a redelivery landing beside the original).
+        batch.push(batch[0].clone());
+        let outcomes = db.record_orders(&batch).await.expect("record");
+        assert_eq!(outcomes.len(), 201, "{kind}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == Recorded::Confirmed)
+                .count(),
+            200,
+            "{kind}"
+        );
+        assert_eq!(outcomes[200], Recorded::Duplicate, "{kind}");
+        let stock = |id| async move {
+            db.get_product(id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .stock
+        };
+        assert_eq!((stock(a).await, stock(b).await), (150, 250), "{kind}");
+        // All of it again: nothing changes.
+        let again = db.record_orders(&batch).await.expect("record again");
+        assert!(again.iter().all(|o| *o == Recorded::Duplicate), "{kind}");
+        assert_eq!((stock(a).await, stock(b).await), (150, 250), "{kind}");
+        assert_eq!(
+            db.orders_of_product(a).await.expect("orders").len(),
+            150,
+            "{kind}"
+        );
+    }
+}

@@ -11,7 +11,7 @@
 //! and one that still fails after `max_attempts` goes to the dead-letter queue with the
 //! reason. An order that is not valid at all goes there at once.
 
-use flashsale_core::db::Recorded;
+use flashsale_core::db::{DbError, Recorded};
 use flashsale_core::domain::{is_order_id, OrderMessage};
 use flashsale_core::queue::{Batch, OrderConsumer, QueueError};
 use flashsale_core::stock::{Claim, StockError, StockStore};
@@ -174,11 +174,10 @@ impl Drainer<'_> {
         let keep = claim(self.stock, orders)
             .await
             .map_err(|e| Failure::Outage(error_chain(&e)))?;
-        let outcomes = self
-            .db
-            .record_orders(&keep)
-            .await
-            .map_err(|e| Failure::Rejected(error_chain(&e)))?;
+        let outcomes = self.db.record_orders(&keep).await.map_err(|e| match e {
+            DbError::Busy(_) => Failure::Outage(error_chain(&e)),
+            _ => Failure::Rejected(error_chain(&e)),
+        })?;
         count(self.stats, &outcomes);
         self.stats
             .withdrawn

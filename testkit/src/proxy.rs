@@ -134,8 +134,11 @@ async fn pump(
             Ok(s) if alive(&s) => {}
             _ => return,
         }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
+        // The write can block on a full peer; a cut must end it all the same.
+        tokio::select! {
+            biased;
+            _ = state.wait_for(|s| !alive(s)) => return,
+            written = to.write_all(&buf[..n]) => if written.is_err() { return },
         }
     }
 }

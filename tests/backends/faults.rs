@@ -31,14 +31,34 @@ fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
-    let mut shop = RealShop::start(3_000, GATEWAY_ONLY).await;
-    let (accepted, unavailable) = shop.buy_all(1..=2_000).await;
+    let mut shop = RealShop::start(6_000, GATEWAY_ONLY).await;
+    let (accepted, unavailable) = shop.buy_all(1..=5_000).await;
     assert!(unavailable.is_empty());
-    assert_eq!(accepted.len(), 2_000);
+    assert_eq!(accepted.len(), 5_000);
 
-    for kill_after_ms in [150, 300, 200, 400] {
+    // Each worker is killed as soon as it has recorded something more: mid-drain, whatever
+    // the machine's speed.
+    let recorded = |shop: &RealShop| {
+        let db = shop.db.clone();
+        let product_id = shop.product_id;
+        async move {
+            db.orders_of_product(product_id)
+                .await
+                .expect("orders")
+                .len()
+        }
+    };
+    for round in 0..4 {
+        let before = recorded(&shop).await;
         let mut worker = spawn_worker(&shop);
-        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        let started = std::time::Instant::now();
+        while recorded(&shop).await == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "worker {round} recorded nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         worker.kill().expect("SIGKILL the worker");
         worker.wait().expect("reap");
     }
@@ -263,8 +283,8 @@ async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
-    let shop = RealShop::start(3_000, GATEWAY_ONLY).await;
-    let (accepted, _) = shop.buy_all(1..=2_000).await;
+    let shop = RealShop::start(6_000, GATEWAY_ONLY).await;
+    let (accepted, _) = shop.buy_all(1..=5_000).await;
     let mut worker = spawn_worker(&shop);
     // Let it start draining, then ask it to stop.
     for _ in 0..100 {

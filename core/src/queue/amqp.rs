@@ -67,6 +67,14 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// during an outage a storm of Buys must not queue up behind one connect attempt after another.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
+/// Longest wait for an ack, a nack, a reject or a dead-letter publish on the consumer side.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A timeout, as the lapin error the callers already handle.
+fn io_timeout() -> lapin::Error {
+    lapin::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+}
+
 /// AMQP persistent delivery mode: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
 
@@ -548,11 +556,12 @@ async fn sort_delivery(
                 column = e.column(),
                 "a message on the order queue is not an order; dead-lettering it"
             );
-            let reject = delivery
-                .acker
-                .reject(BasicRejectOptions { requeue: false })
-                .await;
-            if let Err(e) = reject {
+            let reject = timeout(
+                SETTLE_TIMEOUT,
+                delivery.acker.reject(BasicRejectOptions { requeue: false }),
+            )
+            .await;
+            if let Err(e) = reject.unwrap_or_else(|_| Err(io_timeout())) {
                 // It stays unacked and comes back after a reconnect, to be rejected again.
                 tracing::warn!(queue, error = %e, "cannot reject the malformed message");
             }
@@ -674,16 +683,16 @@ impl OrderConsumer for AmqpConsumer {
                 .with_delivery_mode(PERSISTENT)
                 .with_content_type("application/json".into())
                 .with_headers(headers);
-            let published = link
-                .channel
-                .basic_publish(
-                    "".into(),
-                    dead.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties,
-                )
-                .await;
+            let publishing = link.channel.basic_publish(
+                "".into(),
+                dead.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                properties,
+            );
+            let published = timeout(SETTLE_TIMEOUT, publishing)
+                .await
+                .unwrap_or_else(|_| Err(io_timeout()));
             if let Err(e) = published {
                 return Err(self.target.unavailable("cannot dead-letter an order", e));
             }
@@ -726,7 +735,17 @@ where
         ));
     };
     for acker in ackers {
-        match each(acker).await {
+        // A connection lapin gave up on can leave the promise pending forever: bounded.
+        let settled = match timeout(SETTLE_TIMEOUT, each(acker)).await {
+            Ok(settled) => settled,
+            Err(_) => {
+                return Err(consumer.lost(
+                    &format!("cannot {what} the batch"),
+                    "the broker did not answer in time; it redelivers the batch",
+                ))
+            }
+        };
+        match settled {
             Ok(true) => {}
             Ok(false) => {
                 return Err(consumer.lost(
