@@ -734,18 +734,21 @@ where
             "the channel that delivered it is gone; the broker redelivers it",
         ));
     };
-    for acker in ackers {
-        // A connection lapin gave up on can leave the promise pending forever: bounded.
-        let settled = match timeout(SETTLE_TIMEOUT, each(acker)).await {
-            Ok(settled) => settled,
-            Err(_) => {
-                return Err(consumer.lost(
-                    &format!("cannot {what} the batch"),
-                    "the broker did not answer in time; it redelivers the batch",
-                ))
-            }
-        };
-        match settled {
+    // All the batch's acks go out together: awaiting each in turn costs a round of the I/O
+    // loop per message. A connection lapin gave up on can leave a promise pending forever,
+    // so the whole settlement is bounded.
+    let all = futures::future::join_all(ackers.into_iter().map(each));
+    let settled = match timeout(SETTLE_TIMEOUT, all).await {
+        Ok(settled) => settled,
+        Err(_) => {
+            return Err(consumer.lost(
+                &format!("cannot {what} the batch"),
+                "the broker did not answer in time; it redelivers the batch",
+            ))
+        }
+    };
+    for result in settled {
+        match result {
             Ok(true) => {}
             Ok(false) => {
                 return Err(consumer.lost(
