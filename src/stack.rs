@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use flashsale_core::queue::OrderConsumer;
 use flashsale_core::stock::{load_missing_from_db, StockStore};
 use flashsale_core::{Config, Db, SignCodec};
+use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
 use std::sync::Arc;
@@ -90,6 +91,12 @@ impl Stack {
                 session_ttl: Duration::from_secs(config.session_ttl_secs),
                 cooldown: Duration::from_secs(config.cooldown_secs),
                 dist: config.dist.clone(),
+                cluster: Cluster::new(
+                    &config.ring_members(),
+                    config.virtual_nodes,
+                    &config.ring_self(),
+                    config.cluster_secret().as_bytes(),
+                ),
             })
             .await?;
             let gateway =

@@ -7,6 +7,7 @@ use flashsale_core::domain::{now_unix, NewProduct};
 use flashsale_core::queue::{delete_queues, AmqpQueue};
 use flashsale_core::stock::{RedisStock, StockStore};
 use flashsale_core::{Db, SignCodec};
+use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::{Shop, ShopParts};
 use flashsale_testkit::{free_port, mysql_database, require, unique_name};
 use pingora::http::ResponseHeader;
@@ -64,6 +65,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     stock.load(product_id, 10_000_000, &[]).await?;
     let secret = flashsale_core::config::random_secret();
     let codec = SignCodec::new(1, secret.as_bytes());
+    let gateway_addr = format!("127.0.0.1:{}", free_port());
     let shop = Shop::new(ShopParts {
         db: db.clone(),
         stock: stock.clone(),
@@ -72,6 +74,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
         session_ttl: Duration::from_secs(3600),
         cooldown: Duration::from_secs(10),
         dist: dir.path().to_path_buf(),
+        cluster: Cluster::alone(&gateway_addr),
     })
     .await?;
 
@@ -96,7 +99,6 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     let script = dir.path().join("shoppers.lua");
     std::fs::write(&script, SCRIPT)?;
 
-    let gateway_addr = format!("127.0.0.1:{}", free_port());
     let reference_addr = format!("127.0.0.1:{}", free_port());
     let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0)?;
     let reference = spawn_reference(&reference_addr)?;

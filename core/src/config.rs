@@ -238,9 +238,19 @@ impl Config {
                 "stock_prefix must not contain { or } (they form Redis Cluster hash tags)".into(),
             );
         }
-        if let Some(me) = &self.ring_self {
-            if !self.ring_nodes.is_empty() && !self.ring_nodes.contains(me) {
-                return invalid(format!("ring_self {me} is not one of ring_nodes"));
+        if self.ring_nodes.len() > 1 {
+            let me = self.ring_self();
+            if !self.ring_nodes.contains(&me) {
+                return invalid(format!(
+                    "this node ({me}: ring_self, or gateway_listen when unset) is not one of ring_nodes"
+                ));
+            }
+            if self.cluster_secret.is_none() {
+                return invalid(
+                    "a ring of several nodes needs cluster_secret, the same on every node, to \
+                     authenticate requests forwarded between them"
+                        .into(),
+                );
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 //! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
 //! - [`catalog`]: the products in memory and their sold-out flags.
+//! - [`cluster`]: the ring of gateways: who owns a shopper, and the forwarding marker.
 //! - [`orders`]: order status for the shopper who placed it.
 //! - [`shop`]: the state a node shares across its threads.
 //! - [`reply`], [`request`]: writing responses, reading cookies, queries and forms.
@@ -15,6 +16,7 @@
 pub mod accounts;
 pub mod buy;
 pub mod catalog;
+pub mod cluster;
 pub mod cooldown;
 pub mod error;
 pub mod orders;

@@ -1,16 +1,16 @@
-//! The pingora `ProxyHttp` implementation: every request is answered in `request_filter`.
-//!
-//! On a ring of one node nothing is proxied; forwarding a Buy to the shopper's owner node
-//! plugs in at `upstream_peer` when the ring has other members.
+//! The pingora `ProxyHttp` implementation. `request_filter` answers every request itself,
+//! except a shopper's Buy or order status that another node of the ring owns: that one is
+//! proxied to the owner (`upstream_peer`), marked as forwarded (`upstream_request_filter`).
 
 use crate::buy::{buy, BuyOutcome};
+use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
 use crate::shop::Shop;
 use crate::{accounts, orders};
 use async_trait::async_trait;
 use flashsale_core::domain::now_unix;
-use pingora::http::Method;
+use pingora::http::{Method, RequestHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 use serde_json::json;
@@ -21,28 +21,51 @@ pub struct Gateway {
     shop: Arc<Shop>,
 }
 
+/// Per request: where it goes if another node decides it.
+#[derive(Default)]
+pub struct Ctx {
+    forward: Option<Forward>,
+}
+
+struct Forward {
+    peer: String,
+    marker: String,
+}
+
+/// What `route` decided: answer here, or proxy to the shopper's owner.
+enum Route {
+    Reply(Reply),
+    Forward(Forward),
+}
+
+impl From<Reply> for Route {
+    fn from(reply: Reply) -> Route {
+        Route::Reply(reply)
+    }
+}
+
 impl Gateway {
     pub fn new(shop: Arc<Shop>) -> Self {
         Gateway { shop }
     }
 
-    async fn route(&self, session: &mut Session) -> Reply {
+    async fn route(&self, session: &mut Session) -> Route {
         let req = session.req_header();
         let method = req.method.clone();
         let path = req.uri.path().to_string();
         let query = req.uri.query().unwrap_or("").to_string();
         let read_only = method == Method::GET || method == Method::HEAD;
 
-        match path.as_str() {
+        let reply = match path.as_str() {
             "/healthz" if read_only => Reply::text(200, "ok"),
-            "/getOne" if method == Method::POST => self.get_one(session, &query).await,
+            "/getOne" if method == Method::POST => return self.get_one(session, &query).await,
             "/getOne" => {
                 Reply::json(405, json!({"result": "method_not_allowed"})).header("Allow", "POST")
             }
             "/user/register" | "/user/login" if method == Method::POST => {
                 let form = match read_form(session).await {
                     Ok(form) => form,
-                    Err(reply) => return reply,
+                    Err(reply) => return reply.into(),
                 };
                 if path == "/user/register" {
                     accounts::register(&self.shop, &form).await
@@ -52,7 +75,12 @@ impl Gateway {
             }
             "/user/logout" if method == Method::POST => accounts::logout(),
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
-                Some(uid) => orders::order_status(&self.shop, uid, &p["/order/".len()..]).await,
+                Some(uid) => {
+                    if let Err(elsewhere) = self.decided_here(session, uid, p) {
+                        return elsewhere;
+                    }
+                    orders::order_status(&self.shop, uid, &p["/order/".len()..]).await
+                }
                 None => unauthorized(),
             },
             p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
@@ -66,6 +94,32 @@ impl Gateway {
                 self.shop.site.serve(&path, if_none_match.as_deref()).await
             }
             _ => Reply::text(405, "method not allowed").header("Allow", "GET, HEAD"),
+        };
+        Route::Reply(reply)
+    }
+
+    /// `Ok` when this node decides `uid`'s request: it owns the shopper, or a peer forwarded it
+    /// with a valid marker (decided here whatever our ring says, so nothing loops). Otherwise
+    /// the route to the owner, or `unauthorized` for a forged marker.
+    fn decided_here(&self, session: &Session, uid: i64, path: &str) -> Result<(), Route> {
+        let cluster = &self.shop.cluster;
+        let now = now_unix();
+        if let Some(marker) = session.req_header().headers.get(FORWARDED) {
+            let valid = marker
+                .to_str()
+                .is_ok_and(|m| cluster.verify(m, uid, path, now));
+            if valid {
+                return Ok(());
+            }
+            tracing::warn!(uid, "a request with a forged forwarding marker was refused");
+            return Err(unauthorized().into());
+        }
+        match cluster.owner(uid) {
+            Owner::Me => Ok(()),
+            Owner::Peer(peer) => Err(Route::Forward(Forward {
+                marker: cluster.marker(uid, path, now),
+                peer,
+            })),
         }
     }
 
@@ -83,20 +137,23 @@ impl Gateway {
         (uid_cookie?.parse::<i64>().ok()? == uid).then_some(uid)
     }
 
-    async fn get_one(&self, session: &mut Session, query: &str) -> Reply {
+    async fn get_one(&self, session: &mut Session, query: &str) -> Route {
         // A Buy carries no body; read whatever came (bounded) so the connection stays reusable.
         if let Err(reply) = read_form(session).await {
-            return reply;
+            return reply.into();
         }
         let Some(uid) = self.shopper(session) else {
-            return unauthorized();
+            return unauthorized().into();
         };
         let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
-            return Reply::json(400, json!({"result": "bad_request"}));
+            return Reply::json(400, json!({"result": "bad_request"})).into();
         };
+        if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
+            return elsewhere;
+        }
         let outcome = buy(&self.shop, uid, product_id, Instant::now()).await;
         let status = outcome.status();
-        match outcome {
+        let reply = match outcome {
             BuyOutcome::Queued { order_id } => {
                 Reply::json(status, json!({"result": "queued", "orderId": order_id}))
             }
@@ -107,7 +164,8 @@ impl Gateway {
                     .header("Retry-After", secs.to_string())
             }
             other => Reply::json(status, json!({"result": other.result()})),
-        }
+        };
+        reply.into()
     }
 
     async fn stock(&self, id: &str) -> Reply {
@@ -157,31 +215,61 @@ async fn read_form(session: &mut Session) -> Result<Form, Reply> {
 
 #[async_trait]
 impl ProxyHttp for Gateway {
-    type CTX = ();
+    type CTX = Ctx;
 
-    fn new_ctx(&self) -> Self::CTX {}
+    fn new_ctx(&self) -> Self::CTX {
+        Ctx::default()
+    }
 
     async fn request_filter(
         &self,
         session: &mut Session,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<bool> {
         let head_only = session.req_header().method == Method::HEAD;
-        let reply = self.route(session).await;
-        reply.send(session, head_only).await?;
-        // Answered here: nothing goes upstream.
-        Ok(true)
+        match self.route(session).await {
+            Route::Reply(reply) => {
+                reply.send(session, head_only).await?;
+                // Answered here: nothing goes upstream.
+                Ok(true)
+            }
+            Route::Forward(forward) => {
+                // Another node owns this shopper: pingora proxies the request to it.
+                ctx.forward = Some(forward);
+                Ok(false)
+            }
+        }
     }
 
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<Box<HttpPeer>> {
-        Err(Error::explain(
-            ErrorType::InternalError,
-            "no upstream: a ring of one node answers every request itself",
-        ))
+        let Some(forward) = &ctx.forward else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no upstream: this request was to be answered here",
+            ));
+        };
+        // Plain HTTP between ring nodes; pingora pools and reuses these connections.
+        Ok(Box::new(HttpPeer::new(
+            forward.peer.as_str(),
+            false,
+            String::new(),
+        )))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<()> {
+        if let Some(forward) = &ctx.forward {
+            upstream_request.insert_header(FORWARDED, forward.marker.as_str())?;
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Everything a gateway node needs to answer requests, shared by all its threads.
 
 use crate::catalog::Catalog;
+use crate::cluster::Cluster;
 use crate::cooldown::Cooldown;
 use crate::error::StartError;
 use crate::orders::PendingOrders;
@@ -24,6 +25,7 @@ pub struct Shop {
     pub pending: PendingOrders,
     pub passwords: Passwords,
     pub site: StaticFiles,
+    pub cluster: Cluster,
 }
 
 /// What a [`Shop`] is built from.
@@ -35,6 +37,7 @@ pub struct ShopParts {
     pub session_ttl: Duration,
     pub cooldown: Duration,
     pub dist: PathBuf,
+    pub cluster: Cluster,
 }
 
 impl Shop {
@@ -52,6 +55,7 @@ impl Shop {
             pending: PendingOrders::default(),
             passwords: Passwords::new(threads * 2)?,
             site: StaticFiles::new(parts.dist),
+            cluster: parts.cluster,
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
         Ok(Arc::new(shop))

@@ -9,3 +9,5 @@ mod util;
 mod storm;
 // The worker killed mid-drain, the broker, Redis and the database cut.
 mod faults;
+// A ring of three gateways: each shopper decided by one owner.
+mod cluster;

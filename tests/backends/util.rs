@@ -21,6 +21,7 @@ pub struct RealShop {
     pub proxies: Proxies,
     pub stack: Option<Stack>,
     pub product_id: i64,
+    pub product_ids: Vec<i64>,
     /// A direct connection to the database (not through the proxy), for checks.
     pub db: Db,
     /// Kept so the database and the folder live as long as the shop.
@@ -44,6 +45,15 @@ impl RealShop {
     /// A product with `stock` units, and the parts of the shop `parts` says, on the real
     /// services reached through proxies.
     pub async fn start(stock: i64, parts: Parts) -> RealShop {
+        Self::start_with(&[stock], parts, |_| {}).await
+    }
+
+    /// Products with the given stocks, and the config adjusted before the shop starts.
+    pub async fn start_with(
+        stocks: &[i64],
+        parts: Parts,
+        adjust: impl FnOnce(&mut Config),
+    ) -> RealShop {
         // The shop's logs, when asked for: RUST_LOG=info cargo test --test backends
         if std::env::var_os("RUST_LOG").is_some() {
             flashsale::cmd::init_logging(0);
@@ -58,7 +68,7 @@ impl RealShop {
             amqp: TcpProxy::start(AMQP).await,
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
+        let mut config = Config {
             database_url: database.url_via(&proxies.mysql.host_port()),
             stock_url: format!("redis://{}/", proxies.redis.host_port()),
             queue_url: format!("amqp://guest:guest@{}/%2f", proxies.amqp.host_port()),
@@ -73,9 +83,13 @@ impl RealShop {
             worker_batch: 50,
             ..Config::default()
         };
+        adjust(&mut config);
         let db = Db::connect(&database.url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let product_id = db.insert_product(&product(stock)).await.expect("product");
+        let mut product_ids = Vec::new();
+        for stock in stocks {
+            product_ids.push(db.insert_product(&product(*stock)).await.expect("product"));
+        }
         let stack = Stack::start_parts(&config, parts)
             .await
             .expect("the shop starts");
@@ -83,7 +97,8 @@ impl RealShop {
             config,
             proxies,
             stack: Some(stack),
-            product_id,
+            product_id: product_ids[0],
+            product_ids,
             db,
             _database: database,
             _dir: dir,

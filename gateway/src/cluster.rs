@@ -1,0 +1,156 @@
+//! This node's place on the ring, and the marker that lets a forwarded Buy through.
+//!
+//! Every node builds the same ring from the same member list, so any node knows a shopper's
+//! owner. A node that is not the owner proxies the Buy to it, adding a marker: an HMAC under
+//! the cluster secret of the shopper, the path and the time. The owner decides a request with
+//! a valid marker itself, whatever its own ring says, so a request is forwarded at most once;
+//! a shopper cannot forge the marker to be decided by a node of their choosing.
+
+use flashsale_core::Ring;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The header a forwarded request carries.
+pub const FORWARDED: &str = "x-flashsale-forwarded";
+/// How long a marker is accepted: a forward takes milliseconds, a replay later is refused.
+const MARKER_TTL_SECS: i64 = 30;
+
+pub struct Cluster {
+    ring: Ring,
+    me: String,
+    secret: Vec<u8>,
+}
+
+/// Where a shopper's request is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Me,
+    Peer(String),
+}
+
+impl Cluster {
+    pub fn new(members: &[String], virtual_nodes: u32, me: &str, secret: &[u8]) -> Cluster {
+        Cluster {
+            ring: Ring::new(members, virtual_nodes),
+            me: me.to_string(),
+            secret: secret.to_vec(),
+        }
+    }
+
+    /// A ring of one: this node owns every shopper.
+    pub fn alone(me: &str) -> Cluster {
+        Cluster::new(&[me.to_string()], 1, me, b"")
+    }
+
+    pub fn owner(&self, user_id: i64) -> Owner {
+        match self.ring.owner(&user_id.to_string()) {
+            Some(node) if node != self.me => Owner::Peer(node.to_string()),
+            _ => Owner::Me,
+        }
+    }
+
+    /// The marker for forwarding `user_id`'s request for `path` at `now` (unix seconds).
+    pub fn marker(&self, user_id: i64, path: &str, now: i64) -> String {
+        format!("{now}.{}", hex(&self.tag(user_id, path, now)))
+    }
+
+    /// Whether `marker` was made by a node of this cluster for this shopper and path, lately.
+    pub fn verify(&self, marker: &str, user_id: i64, path: &str, now: i64) -> bool {
+        let Some((ts, tag)) = marker.split_once('.') else {
+            return false;
+        };
+        let Ok(ts) = ts.parse::<i64>() else {
+            return false;
+        };
+        if (now - ts).abs() > MARKER_TTL_SECS {
+            return false;
+        }
+        let Some(tag) = unhex(tag) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(&message(user_id, path, ts));
+        // verify_slice compares in constant time.
+        mac.verify_slice(&tag).is_ok()
+    }
+
+    fn tag(&self, user_id: i64, path: &str, ts: i64) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(&message(user_id, path, ts));
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .expect("HMAC accepts keys of any length")
+    }
+}
+
+fn message(user_id: i64, path: &str, ts: i64) -> Vec<u8> {
+    format!("flashsale forward\n{user_id}\n{path}\n{ts}").into_bytes()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(me: &str, secret: &[u8]) -> Cluster {
+        let members = ["a:1".to_string(), "b:2".to_string(), "c:3".to_string()];
+        Cluster::new(&members, 20, me, secret)
+    }
+
+    #[test]
+    fn every_node_agrees_on_the_owner() {
+        let (a, b) = (cluster("a:1", b"s"), cluster("b:2", b"s"));
+        for uid in 0..1000 {
+            let seen_by_a = match a.owner(uid) {
+                Owner::Me => "a:1".to_string(),
+                Owner::Peer(p) => p,
+            };
+            let seen_by_b = match b.owner(uid) {
+                Owner::Me => "b:2".to_string(),
+                Owner::Peer(p) => p,
+            };
+            assert_eq!(seen_by_a, seen_by_b, "uid {uid}");
+        }
+    }
+
+    #[test]
+    fn markers_bind_shopper_path_time_and_secret() {
+        let a = cluster("a:1", b"secret");
+        let m = a.marker(7, "/getOne", 1000);
+        assert!(a.verify(&m, 7, "/getOne", 1000));
+        assert!(a.verify(&m, 7, "/getOne", 1020));
+        assert!(!a.verify(&m, 8, "/getOne", 1000), "another shopper");
+        assert!(!a.verify(&m, 7, "/order/x", 1000), "another path");
+        assert!(!a.verify(&m, 7, "/getOne", 1100), "too old");
+        assert!(
+            !cluster("b:2", b"other").verify(&m, 7, "/getOne", 1000),
+            "another secret"
+        );
+        for forged in [
+            "",
+            "1000",
+            "1000.",
+            "x.y",
+            &m[..m.len() - 1],
+            &format!("{m}0"),
+        ] {
+            assert!(!a.verify(forged, 7, "/getOne", 1000), "{forged:?}");
+        }
+    }
+}

@@ -1,0 +1,189 @@
+use crate::util::RealShop;
+use flashsale::stack::{Parts, Stack};
+use flashsale_testkit::free_port;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const GATEWAY_ONLY: Parts = Parts {
+    gateway: true,
+    worker: false,
+};
+
+/// Node A (gateway + worker) and gateways B and C: one ring, one secret, shared services.
+struct Ring3 {
+    shop: RealShop,
+    others: Vec<Stack>,
+    nodes: Vec<String>,
+}
+
+impl Ring3 {
+    async fn start(stocks: &[i64]) -> Ring3 {
+        let nodes: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let secret = flashsale_core::config::random_secret();
+        let ring = nodes.clone();
+        let first = nodes[0].clone();
+        let shop = RealShop::start_with(stocks, Parts::ALL, |c| {
+            c.gateway_listen = first;
+            c.ring_nodes = ring;
+            c.cluster_secret = Some(secret);
+        })
+        .await;
+        let mut others = Vec::new();
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            let mut config = shop.config.clone();
+            config.gateway_listen = node.clone();
+            config.dist = shop.config.dist.with_file_name(format!("dist-{i}"));
+            others.push(
+                Stack::start_parts(&config, GATEWAY_ONLY)
+                    .await
+                    .expect("node starts"),
+            );
+        }
+        Ring3 {
+            shop,
+            others,
+            nodes,
+        }
+    }
+
+    async fn buy_at(
+        &self,
+        client: &reqwest::Client,
+        node: usize,
+        uid: i64,
+        product: i64,
+    ) -> (u16, String) {
+        let r = client
+            .post(format!(
+                "http://{}/getOne?productID={product}",
+                self.nodes[node]
+            ))
+            .header("Cookie", self.shop.cookie(uid))
+            .send()
+            .await
+            .expect("the node answers");
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        (status, body["result"].as_str().unwrap_or("?").to_string())
+    }
+
+    async fn stop(self) {
+        for stack in self.others {
+            stack.shutdown().await.expect("clean shutdown");
+        }
+        self.shop.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_shoppers_clicks_on_two_nodes_are_decided_by_one_owner() {
+    let ring = Ring3::start(&[100, 100]).await;
+    let [a, b] = [ring.shop.product_ids[0], ring.shop.product_ids[1]];
+    let client = reqwest::Client::new();
+    // Two products at once on two nodes: separate nodes deciding would sell both; the owner's
+    // cooldown lets exactly one through.
+    for uid in 1..=20 {
+        let (first, second) = tokio::join!(
+            ring.buy_at(&client, (uid % 3) as usize, uid, a),
+            ring.buy_at(&client, ((uid + 1) % 3) as usize, uid, b)
+        );
+        let mut statuses = [first.0, second.0];
+        statuses.sort();
+        assert_eq!(statuses, [202, 429], "shopper {uid}: {first:?} {second:?}");
+    }
+    ring.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_forwarding_marker_is_refused_and_reserves_nothing() {
+    let ring = Ring3::start(&[100]).await;
+    let pid = ring.shop.product_id;
+    let client = reqwest::Client::new();
+    for marker in [
+        "1.00",
+        "",
+        "x",
+        &format!("{}.{}", flashsale_core::domain::now_unix(), "ab".repeat(32)),
+    ] {
+        for node in 0..3 {
+            let r = client
+                .post(format!(
+                    "http://{}/getOne?productID={pid}",
+                    ring.nodes[node]
+                ))
+                .header("Cookie", ring.shop.cookie(42))
+                .header("X-Flashsale-Forwarded", marker)
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(r.status(), 401, "marker {marker:?} at node {node}");
+        }
+    }
+    let held = ring
+        .shop
+        .stack
+        .as_ref()
+        .expect("running")
+        .stock
+        .holders(pid)
+        .await
+        .expect("holders");
+    assert_eq!(held, Some(0));
+    // The genuine path still works from every node.
+    assert_eq!(ring.buy_at(&client, 2, 42, pid).await.0, 202);
+    ring.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
+    const STOCK: i64 = 100;
+    let ring = Arc::new(Ring3::start(&[STOCK]).await);
+    let pid = ring.shop.product_id;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let mut clicks = Vec::new();
+    for uid in 1..=300 {
+        for k in 0..3 {
+            let (ring, client) = (ring.clone(), client.clone());
+            clicks.push(tokio::spawn(async move {
+                (
+                    uid,
+                    ring.buy_at(&client, ((uid + k) % 3) as usize, uid, pid)
+                        .await,
+                )
+            }));
+        }
+    }
+    let mut answers: HashMap<String, usize> = HashMap::new();
+    let mut winners = HashSet::new();
+    for click in clicks {
+        let (uid, (status, result)) = click.await.expect("click");
+        assert!(
+            matches!(status, 202 | 409 | 410 | 429),
+            "unexpected {status} {result}"
+        );
+        if status == 202 {
+            assert!(winners.insert(uid), "shopper {uid} got two units");
+        }
+        *answers.entry(result).or_default() += 1;
+    }
+    assert_eq!(winners.len() as i64, STOCK, "{answers:?}");
+    let orders = ring
+        .shop
+        .wait_for_orders(&winners, Duration::from_secs(30))
+        .await;
+    let buyers: HashSet<i64> = orders.iter().map(|o| o.user_id).collect();
+    assert_eq!(buyers, winners);
+    // Each shopper's three clicks met one owner: the two extra clicks were too fast.
+    assert_eq!(
+        answers.get("too_fast").copied().unwrap_or(0),
+        600,
+        "{answers:?}"
+    );
+    Arc::into_inner(ring).expect("sole owner").stop().await;
+}
