@@ -375,6 +375,7 @@ mod tests {
             ("COOLDOWN_SECS", "5"),
             ("RING_NODES", "127.0.0.1:9000, 127.0.0.1:9001"),
             ("COOKIE_SECRET", "12345"),
+            ("CLUSTER_SECRET", "shared by the ring"),
         ]);
         let c = Config::load_from(Some(&file), env).expect("valid");
         assert_eq!(c.cooldown_secs, 5);
@@ -400,6 +401,37 @@ mod tests {
             Config::load_from(Some(&missing), env_with(&[])),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn a_ring_needs_its_node_listed_and_a_shared_secret() {
+        let ring = ("RING_NODES", "127.0.0.1:9000,127.0.0.1:9001");
+        let err = Config::load_from(
+            None,
+            env_with(&[ring, ("GATEWAY_LISTEN", "127.0.0.1:9000")]),
+        )
+        .expect_err("no cluster secret");
+        assert!(err.to_string().contains("cluster_secret"), "{err}");
+        let err = Config::load_from(
+            None,
+            env_with(&[
+                ring,
+                ("RING_SELF", "127.0.0.1:9002"),
+                ("CLUSTER_SECRET", "s"),
+            ]),
+        )
+        .expect_err("not a member");
+        assert!(err.to_string().contains("not one of ring_nodes"), "{err}");
+        let ok = Config::load_from(
+            None,
+            env_with(&[
+                ring,
+                ("GATEWAY_LISTEN", "127.0.0.1:9001"),
+                ("CLUSTER_SECRET", "s"),
+            ]),
+        )
+        .expect("a valid ring");
+        assert_eq!(ok.ring_self(), "127.0.0.1:9001");
     }
 
     #[test]
