@@ -71,9 +71,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 pub fn init_logging(verbose: u8) {
+    // lapin reports every dropped connection as ERROR, our own clean closes included; the
+    // queue module logs each real failure with what happens next, so lapin is quiet unless
+    // RUST_LOG asks for it.
     let default = match verbose {
-        0 => "info,pingora=warn,pingora_core=warn,pingora_proxy=warn,sqlx=warn",
-        1 => "debug,pingora_core=info,pingora_proxy=info,sqlx=info",
+        0 => "info,pingora=warn,pingora_core=warn,pingora_proxy=warn,sqlx=warn,lapin=off",
+        1 => "debug,pingora_core=info,pingora_proxy=info,sqlx=info,lapin=warn",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
