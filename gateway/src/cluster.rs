@@ -5,7 +5,11 @@
 //! the cluster secret of the shopper, the path and the time. The owner decides a request with
 //! a valid marker itself, whatever its own ring says, so a request is forwarded at most once;
 //! a shopper cannot forge the marker to be decided by a node of their choosing.
+//!
+//! A peer that does not answer is skipped: its shoppers go to the next node clockwise until
+//! it answers again (see `server::PeerHealth` and `proxy::fail_to_connect`).
 
+use dashmap::{DashMap, DashSet};
 use flashsale_core::Ring;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -19,7 +23,15 @@ pub struct Cluster {
     ring: Ring,
     me: String,
     secret: Vec<u8>,
+    /// Peers that did not answer lately.
+    down: DashSet<String>,
+    /// Health checks missed in a row, per peer.
+    misses: DashMap<String, u32>,
 }
+
+/// Health checks a peer may miss in a row before it is taken out: a node that starts a moment
+/// after its peers, or one slow answer, must not split a shopper between two deciders.
+const MISSES_BEFORE_DOWN: u32 = 3;
 
 /// Where a shopper's request is decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +46,8 @@ impl Cluster {
             ring: Ring::new(members, virtual_nodes),
             me: me.to_string(),
             secret: secret.to_vec(),
+            down: DashSet::new(),
+            misses: DashMap::new(),
         }
     }
 
@@ -42,11 +56,48 @@ impl Cluster {
         Cluster::new(&[me.to_string()], 1, me, b"")
     }
 
+    /// The node that decides `user_id`'s requests: the first node clockwise that is up.
     pub fn owner(&self, user_id: i64) -> Owner {
-        match self.ring.owner(&user_id.to_string()) {
+        let alive = |node: &str| node == self.me || !self.down.contains(node);
+        match self.ring.owner_where(&user_id.to_string(), alive) {
             Some(node) if node != self.me => Owner::Peer(node.to_string()),
             _ => Owner::Me,
         }
+    }
+
+    /// This node's member name (also its address).
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The other members of the ring.
+    pub fn peers(&self) -> impl Iterator<Item = &String> {
+        self.ring.nodes().iter().filter(|n| **n != self.me)
+    }
+
+    /// Records whether `peer` answers; returns whether that changed.
+    pub fn set_up(&self, peer: &str, up: bool) -> bool {
+        if up {
+            self.down.remove(peer).is_some()
+        } else {
+            self.down.insert(peer.to_string())
+        }
+    }
+
+    /// The result of one health check of `peer`; returns whether its state changed. A peer is
+    /// taken out after several misses in a row, and back at its first answer.
+    pub fn checked(&self, peer: &str, answered: bool) -> bool {
+        if answered {
+            self.misses.remove(peer);
+            return self.set_up(peer, true);
+        }
+        let mut misses = self.misses.entry(peer.to_string()).or_insert(0);
+        *misses += 1;
+        *misses >= MISSES_BEFORE_DOWN && self.set_up(peer, false)
+    }
+
+    pub fn is_down(&self, peer: &str) -> bool {
+        self.down.contains(peer)
     }
 
     /// The marker for forwarding `user_id`'s request for `path` at `now` (unix seconds).
@@ -127,6 +178,41 @@ mod tests {
             };
             assert_eq!(seen_by_a, seen_by_b, "uid {uid}");
         }
+    }
+
+    #[test]
+    fn a_down_peers_shoppers_go_to_the_next_node_and_come_back() {
+        let a = cluster("a:1", b"s");
+        let owned_by_b: Vec<i64> = (0..1000)
+            .filter(|u| a.owner(*u) == Owner::Peer("b:2".into()))
+            .collect();
+        assert!(!owned_by_b.is_empty());
+        assert!(a.set_up("b:2", false));
+        for uid in &owned_by_b {
+            assert_ne!(a.owner(*uid), Owner::Peer("b:2".into()), "uid {uid}");
+        }
+        // Shoppers of the other nodes stay where they were.
+        for uid in (0..1000).filter(|u| !owned_by_b.contains(u)) {
+            assert_eq!(a.owner(uid), cluster("a:1", b"s").owner(uid), "uid {uid}");
+        }
+        assert!(a.set_up("b:2", true));
+        assert!(!a.set_up("b:2", true), "no change");
+        for uid in &owned_by_b {
+            assert_eq!(a.owner(*uid), Owner::Peer("b:2".into()));
+        }
+    }
+
+    #[test]
+    fn a_peer_is_taken_out_after_missed_checks_and_back_at_its_first_answer() {
+        let a = cluster("a:1", b"s");
+        assert!(!a.checked("b:2", false));
+        assert!(!a.checked("b:2", false));
+        assert!(!a.is_down("b:2"), "two misses are not enough");
+        assert!(a.checked("b:2", false));
+        assert!(a.is_down("b:2"));
+        assert!(a.checked("b:2", true));
+        assert!(!a.is_down("b:2"));
+        assert!(!a.checked("b:2", false), "the count starts again");
     }
 
     #[test]

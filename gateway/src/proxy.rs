@@ -28,6 +28,7 @@ pub struct Ctx {
 }
 
 struct Forward {
+    uid: i64,
     peer: String,
     marker: String,
 }
@@ -117,6 +118,7 @@ impl Gateway {
         match cluster.owner(uid) {
             Owner::Me => Ok(()),
             Owner::Peer(peer) => Err(Route::Forward(Forward {
+                uid,
                 marker: cluster.marker(uid, path, now),
                 peer,
             })),
@@ -246,18 +248,45 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let Some(forward) = &ctx.forward else {
+        let Some(forward) = ctx.forward.as_mut() else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "no upstream: this request was to be answered here",
             ));
         };
+        let cluster = &self.shop.cluster;
+        if cluster.is_down(&forward.peer) {
+            // A retry after a failed connect: the shopper now belongs to the next node up,
+            // possibly this one (then the request comes back to us, marked, and is decided).
+            forward.peer = match cluster.owner(forward.uid) {
+                Owner::Me => cluster.me().to_string(),
+                Owner::Peer(peer) => peer,
+            };
+        }
         // Plain HTTP between ring nodes; pingora pools and reuses these connections.
         Ok(Box::new(HttpPeer::new(
             forward.peer.as_str(),
             false,
             String::new(),
         )))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(forward) = &ctx.forward {
+            let cluster = &self.shop.cluster;
+            if forward.peer != cluster.me() && cluster.set_up(&forward.peer, false) {
+                tracing::warn!(peer = %forward.peer, "a ring peer refused a connection; its shoppers go to the next node");
+            }
+            // Nothing reached the peer: trying the next owner is safe.
+            e.set_retry(true);
+        }
+        e
     }
 
     async fn upstream_request_filter(

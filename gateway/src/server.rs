@@ -17,6 +17,9 @@ use tokio::sync::watch;
 
 /// How often the catalogue is reloaded and expired cooldowns are forgotten.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
+/// How often each ring peer is asked `/healthz`, and how long it has to answer.
+const PEER_CHECK_EVERY: Duration = Duration::from_secs(1);
+const PEER_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A running gateway.
 pub struct GatewayHandle {
@@ -50,10 +53,24 @@ impl Drop for GatewayHandle {
 /// Starts a gateway for `shop` on `listen` with `threads` worker threads (0: one per core).
 pub fn spawn(shop: Arc<Shop>, listen: &str, threads: usize) -> Result<GatewayHandle, StartError> {
     // Bind once ourselves so a taken port is a clear error here, not a panic in pingora.
-    std::net::TcpListener::bind(listen).map_err(|source| StartError::Listen {
+    // SO_REUSEADDR as pingora does, so a node restarted on its port is not refused for the
+    // connections of its previous life still in TIME_WAIT.
+    let listen_error = |source| StartError::Listen {
         addr: listen.to_string(),
         source,
-    })?;
+    };
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|e| listen_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let probe = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(listen_error)?;
+    probe.set_reuseaddr(true).map_err(listen_error)?;
+    probe.bind(addr).map_err(listen_error)?;
+    drop(probe);
 
     let conf = ServerConf {
         threads: if threads == 0 {
@@ -72,6 +89,10 @@ pub fn spawn(shop: Arc<Shop>, listen: &str, threads: usize) -> Result<GatewayHan
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(shop.clone()));
     proxy.add_tcp(listen);
     server.add_service(proxy);
+    server.add_service(background_service(
+        "peer health",
+        PeerHealth { shop: shop.clone() },
+    ));
     server.add_service(background_service("housekeeping", Housekeeping { shop }));
 
     let (stop, stopped) = watch::channel(false);
@@ -131,4 +152,54 @@ impl BackgroundService for Housekeeping {
             self.shop.pending.sweep(now);
         }
     }
+}
+
+/// Asks every ring peer `/healthz` each second: a peer that does not answer is skipped (its
+/// shoppers go to the next node clockwise) until it answers again.
+struct PeerHealth {
+    shop: Arc<Shop>,
+}
+
+#[async_trait]
+impl BackgroundService for PeerHealth {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let cluster = &self.shop.cluster;
+        if cluster.peers().next().is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(PEER_CHECK_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            for peer in cluster.peers() {
+                let up = healthy(peer).await;
+                if cluster.checked(peer, up) {
+                    if up {
+                        tracing::info!(%peer, "ring peer is back; its shoppers return to it");
+                    } else {
+                        tracing::warn!(%peer, "ring peer does not answer; its shoppers go to the next node");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `peer` answers `GET /healthz` with 200 in time.
+async fn healthy(peer: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(peer).await.ok()?;
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {peer}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/1.1 200")
+    };
+    matches!(
+        tokio::time::timeout(PEER_CHECK_TIMEOUT, check).await,
+        Ok(Some(true))
+    )
 }

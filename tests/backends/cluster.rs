@@ -13,7 +13,8 @@ const GATEWAY_ONLY: Parts = Parts {
 /// Node A (gateway + worker) and gateways B and C: one ring, one secret, shared services.
 struct Ring3 {
     shop: RealShop,
-    others: Vec<Stack>,
+    /// Nodes B and C: their configs, and their stacks while they run.
+    others: Vec<(flashsale_core::Config, Option<Stack>)>,
     nodes: Vec<String>,
 }
 
@@ -36,11 +37,10 @@ impl Ring3 {
             let mut config = shop.config.clone();
             config.gateway_listen = node.clone();
             config.dist = shop.config.dist.with_file_name(format!("dist-{i}"));
-            others.push(
-                Stack::start_parts(&config, GATEWAY_ONLY)
-                    .await
-                    .expect("node starts"),
-            );
+            let stack = Stack::start_parts(&config, GATEWAY_ONLY)
+                .await
+                .expect("node starts");
+            others.push((config, Some(stack)));
         }
         Ring3 {
             shop,
@@ -70,9 +70,27 @@ impl Ring3 {
         (status, body["result"].as_str().unwrap_or("?").to_string())
     }
 
+    /// Stops node `i` (1 or 2) as if it crashed: its port stops answering.
+    async fn kill(&mut self, i: usize) {
+        if let Some(stack) = self.others[i - 1].1.take() {
+            stack.shutdown().await.expect("shutdown");
+        }
+    }
+
+    async fn restart(&mut self, i: usize) {
+        let config = self.others[i - 1].0.clone();
+        self.others[i - 1].1 = Some(
+            Stack::start_parts(&config, GATEWAY_ONLY)
+                .await
+                .expect("node restarts"),
+        );
+    }
+
     async fn stop(self) {
-        for stack in self.others {
-            stack.shutdown().await.expect("clean shutdown");
+        for (_, stack) in self.others {
+            if let Some(stack) = stack {
+                stack.shutdown().await.expect("clean shutdown");
+            }
         }
         self.shop.cleanup().await;
     }
@@ -186,4 +204,53 @@ async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
         "{answers:?}"
     );
     Arc::into_inner(ring).expect("sole owner").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_owners_shoppers_go_to_the_next_node_and_come_back() {
+    let mut ring = Ring3::start(&[100, 100, 100]).await;
+    let [p1, p2, p3] = [
+        ring.shop.product_ids[0],
+        ring.shop.product_ids[1],
+        ring.shop.product_ids[2],
+    ];
+    let owners = flashsale_core::Ring::new(&ring.nodes, 20);
+    // A shopper node B owns.
+    let uid = (1..)
+        .find(|u: &i64| owners.owner(&u.to_string()) == Some(ring.nodes[1].as_str()))
+        .expect("B owns someone");
+    let client = reqwest::Client::new();
+
+    ring.kill(1).await;
+    // Sent to A, whose ring says B: the next node clockwise decides instead.
+    let started = std::time::Instant::now();
+    let first_click = started;
+    assert_eq!(ring.buy_at(&client, 0, uid, p1).await.0, 202);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "failover took {:?}",
+        started.elapsed()
+    );
+    // And it keeps deciding: the shopper's next click, through C, is too fast.
+    assert_eq!(ring.buy_at(&client, 2, uid, p2).await.0, 429);
+
+    ring.restart(1).await;
+    // Within a few health checks the shopper is B's again: B has no cooldown for them.
+    let mut back = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, result) = ring.buy_at(&client, 0, uid, p3).await;
+        if status == 202 {
+            back = true;
+            break;
+        }
+        assert_eq!(status, 429, "{result}");
+    }
+    assert!(back, "the shopper never went back to their owner");
+    // Before the successor's cooldown ran out: the 202 came from B, not from the successor.
+    assert!(
+        first_click.elapsed() < Duration::from_secs(10),
+        "too slow to tell who decided"
+    );
+    ring.stop().await;
 }
