@@ -40,6 +40,7 @@ pub struct Stack {
     pub stock: Arc<dyn StockStore>,
     pub worker_stats: Arc<DrainStats>,
     queue: Queue,
+    shop: Option<Arc<Shop>>,
     gateway: Option<GatewayHandle>,
     worker: Option<RunningWorker>,
 }
@@ -76,6 +77,7 @@ impl Stack {
             None
         };
 
+        let mut running_shop = None;
         let gateway = if parts.gateway {
             if crate::demo::seed_if_empty(&db).await? {
                 tracing::info!("seeded the demo catalogue");
@@ -99,6 +101,7 @@ impl Stack {
                 ),
             })
             .await?;
+            running_shop = Some(shop.clone());
             let gateway =
                 flashsale_gateway::spawn(shop, &config.gateway_listen, config.gateway_threads)?;
             wait_until_listening(&config.gateway_listen).await?;
@@ -113,9 +116,20 @@ impl Stack {
             stock,
             worker_stats,
             queue,
+            shop: running_shop,
             gateway,
             worker,
         })
+    }
+
+    /// Replaces the gateway's ring members without a restart (SIGHUP in `flashsale gateway`).
+    pub fn set_ring_members(&self, members: &[String], virtual_nodes: u32) -> anyhow::Result<()> {
+        let Some(shop) = &self.shop else {
+            bail!("no gateway runs in this process");
+        };
+        shop.cluster
+            .set_members(members, virtual_nodes)
+            .map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Stops the gateway, then the worker (draining the in-memory queue to the end).

@@ -13,6 +13,7 @@ use dashmap::{DashMap, DashSet};
 use flashsale_core::Ring;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::{Arc, RwLock};
 
 /// The header a forwarded request carries.
 pub const FORWARDED: &str = "x-flashsale-forwarded";
@@ -20,7 +21,8 @@ pub const FORWARDED: &str = "x-flashsale-forwarded";
 const MARKER_TTL_SECS: i64 = 30;
 
 pub struct Cluster {
-    ring: Ring,
+    /// Swapped whole when the member list is reloaded: a request reads one ring or the other.
+    ring: RwLock<Arc<Ring>>,
     me: String,
     secret: Vec<u8>,
     /// Peers that did not answer lately.
@@ -43,7 +45,7 @@ pub enum Owner {
 impl Cluster {
     pub fn new(members: &[String], virtual_nodes: u32, me: &str, secret: &[u8]) -> Cluster {
         Cluster {
-            ring: Ring::new(members, virtual_nodes),
+            ring: RwLock::new(Arc::new(Ring::new(members, virtual_nodes))),
             me: me.to_string(),
             secret: secret.to_vec(),
             down: DashSet::new(),
@@ -56,10 +58,30 @@ impl Cluster {
         Cluster::new(&[me.to_string()], 1, me, b"")
     }
 
+    fn ring(&self) -> Arc<Ring> {
+        // A poisoned lock still holds a whole ring (it is only ever swapped whole).
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the member list without a restart. Requests already routed keep their owner;
+    /// every later one sees the new ring. Refused if this node is not a member.
+    pub fn set_members(&self, members: &[String], virtual_nodes: u32) -> Result<(), String> {
+        if !members.contains(&self.me) {
+            return Err(format!(
+                "this node ({}) is not in the new member list",
+                self.me
+            ));
+        }
+        let ring = Arc::new(Ring::new(members, virtual_nodes));
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = ring;
+        tracing::info!(members = ?members, "ring members reloaded");
+        Ok(())
+    }
+
     /// The node that decides `user_id`'s requests: the first node clockwise that is up.
     pub fn owner(&self, user_id: i64) -> Owner {
         let alive = |node: &str| node == self.me || !self.down.contains(node);
-        match self.ring.owner_where(&user_id.to_string(), alive) {
+        match self.ring().owner_where(&user_id.to_string(), alive) {
             Some(node) if node != self.me => Owner::Peer(node.to_string()),
             _ => Owner::Me,
         }
@@ -71,8 +93,13 @@ impl Cluster {
     }
 
     /// The other members of the ring.
-    pub fn peers(&self) -> impl Iterator<Item = &String> {
-        self.ring.nodes().iter().filter(|n| **n != self.me)
+    pub fn peers(&self) -> Vec<String> {
+        let ring = self.ring();
+        ring.nodes()
+            .iter()
+            .filter(|n| **n != self.me)
+            .cloned()
+            .collect()
     }
 
     /// Records whether `peer` answers; returns whether that changed.

@@ -164,16 +164,15 @@ struct PeerHealth {
 impl BackgroundService for PeerHealth {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let cluster = &self.shop.cluster;
-        if cluster.peers().next().is_none() {
-            return;
-        }
         let mut tick = tokio::time::interval(PEER_CHECK_EVERY);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
+            // Read each round: the member list can be reloaded.
             for peer in cluster.peers() {
+                let peer = peer.as_str();
                 let up = healthy(peer).await;
                 if cluster.checked(peer, up) {
                     if up {

@@ -40,7 +40,8 @@ pub enum Command {
     Up,
     /// Render the catalogue from the database into dist/.
     Sitegen,
-    /// Run the gateway alone (scale-out deployments).
+    /// Run the gateway alone (scale-out deployments). SIGHUP reloads ring_nodes from the
+    /// config file without a restart.
     Gateway,
     /// Run the order worker alone (scale-out deployments).
     Worker,
@@ -54,14 +55,15 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref()).context("could not load the configuration")?;
+    let file = cli.config.clone();
+    let config = Config::load(file.as_deref()).context("could not load the configuration")?;
     tracing::debug!(?config, "configuration");
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
             Command::Up => up::run(&config).await,
             Command::Sitegen => sitegen::run(&config).await,
-            Command::Gateway => gateway::run(&config).await,
+            Command::Gateway => gateway::run(&config, file.as_deref()).await,
             Command::Worker => worker::run(&config).await,
             Command::Admin => admin::run(&config).await,
             Command::Migrate => migrate::run(&config).await,

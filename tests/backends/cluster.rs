@@ -254,3 +254,66 @@ async fn a_dead_owners_shoppers_go_to_the_next_node_and_come_back() {
     );
     ring.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
+    let mut ring = Ring3::start(&[1_000, 1_000]).await;
+    let [p1, p2] = [ring.shop.product_ids[0], ring.shop.product_ids[1]];
+    let client = reqwest::Client::new();
+    let shoppers: Vec<i64> = (1..=60).collect();
+    for &uid in &shoppers {
+        assert_eq!(
+            ring.buy_at(&client, (uid % 3) as usize, uid, p1).await.0,
+            202
+        );
+    }
+
+    // D starts with the four-node list; A, B and C reload theirs while running.
+    let d = format!("127.0.0.1:{}", free_port());
+    let mut members = ring.nodes.clone();
+    members.push(d.clone());
+    let mut config = ring.others[0].0.clone();
+    config.gateway_listen = d.clone();
+    config.ring_nodes = members.clone();
+    config.dist = ring.shop.config.dist.with_file_name("dist-d");
+    let node_d = Stack::start_parts(&config, GATEWAY_ONLY)
+        .await
+        .expect("D starts");
+    let vnodes = config.virtual_nodes;
+    ring.shop
+        .stack
+        .as_ref()
+        .expect("A runs")
+        .set_ring_members(&members, vnodes)
+        .expect("A reloads");
+    for (_, stack) in &ring.others {
+        stack
+            .as_ref()
+            .expect("runs")
+            .set_ring_members(&members, vnodes)
+            .expect("reloads");
+    }
+    ring.nodes = members.clone();
+
+    // Within the cooldown: a shopper who moved to D meets no cooldown there; everyone else
+    // still meets their old owner's.
+    let after = flashsale_core::Ring::new(&members, vnodes);
+    let mut moved = 0;
+    for &uid in &shoppers {
+        let now_on_d = after.owner(&uid.to_string()) == Some(d.as_str());
+        let (status, result) = ring.buy_at(&client, (uid % 4) as usize, uid, p2).await;
+        let expected = if now_on_d { 202 } else { 429 };
+        assert_eq!(
+            status, expected,
+            "shopper {uid} (moved: {now_on_d}): {result}"
+        );
+        moved += usize::from(now_on_d);
+    }
+    assert!(
+        moved > 0 && moved < shoppers.len(),
+        "{moved} of {} moved",
+        shoppers.len()
+    );
+    node_d.shutdown().await.expect("D stops");
+    ring.stop().await;
+}
