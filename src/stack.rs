@@ -92,6 +92,7 @@ impl Stack {
                 codec: SignCodec::new(1, secret.as_bytes()),
                 session_ttl: Duration::from_secs(config.session_ttl_secs),
                 cooldown: Duration::from_secs(config.cooldown_secs),
+                cooldown_capacity: config.cooldown_capacity,
                 dist: config.dist.clone(),
                 cluster: Cluster::new(
                     &config.ring_members(),

@@ -73,6 +73,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
         codec: codec.clone(),
         session_ttl: Duration::from_secs(3600),
         cooldown: Duration::from_secs(10),
+        cooldown_capacity: 2_000_000,
         dist: dir.path().to_path_buf(),
         cluster: Cluster::alone(&gateway_addr),
     })

@@ -48,6 +48,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Per-shopper Buy cooldown.
     pub cooldown_secs: u64,
+    /// Shoppers whose cooldown a gateway remembers at once; when full, new shoppers get 503.
+    pub cooldown_capacity: usize,
     /// Ring members (`host:port` each); empty means this node alone.
     #[serde(deserialize_with = "list_or_csv")]
     pub ring_nodes: Vec<String>,
@@ -86,6 +88,7 @@ impl Default for Config {
             data_dir: "data".into(),
             admin_token: None,
             cooldown_secs: 10,
+            cooldown_capacity: 2_000_000,
             ring_nodes: Vec::new(),
             ring_self: None,
             virtual_nodes: crate::ring::DEFAULT_VIRTUAL_NODES,
@@ -116,6 +119,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("admin_token", &secret(&self.admin_token))
             .field("cooldown_secs", &self.cooldown_secs)
+            .field("cooldown_capacity", &self.cooldown_capacity)
             .field("ring_nodes", &self.ring_nodes)
             .field("ring_self", &self.ring_self)
             .field("virtual_nodes", &self.virtual_nodes)

@@ -7,6 +7,7 @@
 //! not queued; if the worker had already claimed it (the broker took the message but its
 //! confirm was lost), the answer is 202 after all. See the claim protocol in `core::stock`.
 
+use crate::cooldown::Refused;
 use crate::shop::Shop;
 use flashsale_core::domain::{new_order_id, now_unix, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
@@ -62,8 +63,16 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
     if product.sale_window(now_unix()) != SaleWindow::Open {
         return BuyOutcome::NotOnSale;
     }
-    if let Err(retry_after) = shop.cooldown.try_start(user_id, now) {
-        return BuyOutcome::TooFast { retry_after };
+    match shop.cooldown.try_start(user_id, now) {
+        Ok(()) => {}
+        Err(Refused::Wait(retry_after)) => return BuyOutcome::TooFast { retry_after },
+        Err(Refused::Full) => {
+            tracing::warn!(
+                capacity = shop.cooldown.capacity(),
+                "the cooldown table is full; refusing new shoppers for now"
+            );
+            return BuyOutcome::Unavailable;
+        }
     }
     if shop.catalog.is_sold_out(product_id) {
         return BuyOutcome::SoldOut;

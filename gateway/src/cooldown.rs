@@ -2,7 +2,9 @@
 //!
 //! The check and the stamp are one atomic step (a map entry held under its shard's lock), so
 //! two concurrent clicks of one shopper cannot both pass. Time is passed in, so tests need
-//! not sleep.
+//! not sleep. Memory is bounded twice: entries are swept once their cooldown ran out, and the
+//! table has a capacity; when it is full, a shopper it does not know yet is refused (the Buy
+//! answers 503) rather than the table growing without end.
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -10,13 +12,24 @@ use std::time::{Duration, Instant};
 
 pub struct Cooldown {
     period: Duration,
+    capacity: usize,
     last_click: DashMap<i64, Instant>,
 }
 
+/// Why a click may not start a cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The shopper's cooldown still runs for this long.
+    Wait(Duration),
+    /// The table is full of running cooldowns.
+    Full,
+}
+
 impl Cooldown {
-    pub fn new(period: Duration) -> Self {
+    pub fn new(period: Duration, capacity: usize) -> Self {
         Cooldown {
             period,
+            capacity,
             last_click: DashMap::new(),
         }
     }
@@ -25,18 +38,26 @@ impl Cooldown {
         self.period
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Starts a cooldown for `uid` at `now`, or says how long the running one still lasts.
-    pub fn try_start(&self, uid: i64, now: Instant) -> Result<(), Duration> {
+    pub fn try_start(&self, uid: i64, now: Instant) -> Result<(), Refused> {
+        // Read before taking the entry's shard lock (len visits every shard); approximate by
+        // a few entries under contention, which a capacity does not mind.
+        let full = self.last_click.len() >= self.capacity;
         match self.last_click.entry(uid) {
             Entry::Occupied(mut e) => {
                 let since = now.saturating_duration_since(*e.get());
                 if since < self.period {
-                    Err(self.period - since)
+                    Err(Refused::Wait(self.period - since))
                 } else {
                     e.insert(now);
                     Ok(())
                 }
             }
+            Entry::Vacant(_) if full => Err(Refused::Full),
             Entry::Vacant(e) => {
                 e.insert(now);
                 Ok(())
@@ -66,12 +87,12 @@ mod tests {
 
     #[test]
     fn second_click_within_the_period_waits_for_the_rest() {
-        let c = Cooldown::new(Duration::from_secs(10));
+        let c = Cooldown::new(Duration::from_secs(10), 100);
         let t0 = Instant::now();
         assert_eq!(c.try_start(1, t0), Ok(()));
         assert_eq!(
             c.try_start(1, t0 + Duration::from_secs(3)),
-            Err(Duration::from_secs(7))
+            Err(Refused::Wait(Duration::from_secs(7)))
         );
         assert_eq!(c.try_start(2, t0 + Duration::from_secs(3)), Ok(()));
         assert_eq!(c.try_start(1, t0 + Duration::from_secs(10)), Ok(()));
@@ -79,7 +100,7 @@ mod tests {
 
     #[test]
     fn sweep_forgets_only_expired_entries() {
-        let c = Cooldown::new(Duration::from_secs(10));
+        let c = Cooldown::new(Duration::from_secs(10), 100);
         let t0 = Instant::now();
         c.try_start(1, t0).expect("first");
         c.try_start(2, t0 + Duration::from_secs(5)).expect("first");
@@ -89,8 +110,24 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_refuses_new_shoppers_until_swept() {
+        let c = Cooldown::new(Duration::from_secs(10), 3);
+        let t0 = Instant::now();
+        for uid in 1..=3 {
+            c.try_start(uid, t0).expect("room");
+        }
+        assert_eq!(c.try_start(4, t0), Err(Refused::Full));
+        // Known shoppers are still told how long to wait, and are let in when it ran out.
+        assert!(matches!(c.try_start(1, t0), Err(Refused::Wait(_))));
+        assert_eq!(c.try_start(1, t0 + Duration::from_secs(10)), Ok(()));
+        c.sweep(t0 + Duration::from_secs(11));
+        assert_eq!(c.try_start(4, t0 + Duration::from_secs(11)), Ok(()));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
     fn concurrent_clicks_of_one_shopper_let_exactly_one_through() {
-        let c = std::sync::Arc::new(Cooldown::new(Duration::from_secs(10)));
+        let c = std::sync::Arc::new(Cooldown::new(Duration::from_secs(10), 100));
         let now = Instant::now();
         let passed: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)

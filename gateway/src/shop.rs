@@ -36,6 +36,8 @@ pub struct ShopParts {
     pub codec: SignCodec,
     pub session_ttl: Duration,
     pub cooldown: Duration,
+    /// Shoppers whose cooldown can run at once: the bound on this memory.
+    pub cooldown_capacity: usize,
     pub dist: PathBuf,
     pub cluster: Cluster,
 }
@@ -51,7 +53,7 @@ impl Shop {
             codec: parts.codec,
             session_ttl: parts.session_ttl,
             catalog: Catalog::new(),
-            cooldown: Cooldown::new(parts.cooldown),
+            cooldown: Cooldown::new(parts.cooldown, parts.cooldown_capacity),
             pending: PendingOrders::default(),
             passwords: Passwords::new(threads * 2)?,
             site: StaticFiles::new(parts.dist),
