@@ -103,8 +103,12 @@ impl Stack {
             })
             .await?;
             running_shop = Some(shop.clone());
-            let gateway =
-                flashsale_gateway::spawn(shop, &config.gateway_listen, config.gateway_threads)?;
+            let gateway = flashsale_gateway::spawn(
+                shop,
+                &config.gateway_listen,
+                config.gateway_threads,
+                config.metrics_listen.as_deref(),
+            )?;
             wait_until_listening(&config.gateway_listen).await?;
             Some(gateway)
         } else {

@@ -101,7 +101,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     std::fs::write(&script, SCRIPT)?;
 
     let reference_addr = format!("127.0.0.1:{}", free_port());
-    let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0)?;
+    let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;
     let reference = spawn_reference(&reference_addr)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 

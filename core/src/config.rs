@@ -40,6 +40,8 @@ pub struct Config {
     pub worker_prefetch: u16,
     pub gateway_listen: String,
     pub admin_listen: String,
+    /// Where the gateway serves Prometheus metrics; off when unset.
+    pub metrics_listen: Option<String>,
     /// The generated site.
     pub dist: PathBuf,
     /// Where generated secrets and the SQLite file live.
@@ -84,6 +86,7 @@ impl Default for Config {
             worker_prefetch: 1000,
             gateway_listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:8081".into(),
+            metrics_listen: None,
             dist: "dist".into(),
             data_dir: "data".into(),
             admin_token: None,
@@ -115,6 +118,7 @@ impl std::fmt::Debug for Config {
             .field("worker_prefetch", &self.worker_prefetch)
             .field("gateway_listen", &self.gateway_listen)
             .field("admin_listen", &self.admin_listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("dist", &self.dist)
             .field("data_dir", &self.data_dir)
             .field("admin_token", &secret(&self.admin_token))

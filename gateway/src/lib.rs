@@ -9,6 +9,7 @@
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
 //! - [`catalog`]: the products in memory and their sold-out flags.
 //! - [`cluster`]: the ring of gateways: who owns a shopper, and the forwarding marker.
+//! - [`metrics`]: per-node counters and latency, in the Prometheus text format.
 //! - [`orders`]: order status for the shopper who placed it.
 //! - [`shop`]: the state a node shares across its threads.
 //! - [`reply`], [`request`]: writing responses, reading cookies, queries and forms.
@@ -19,6 +20,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod cooldown;
 pub mod error;
+pub mod metrics;
 pub mod orders;
 pub mod password;
 pub mod proxy;

@@ -59,7 +59,15 @@ impl Gateway {
 
         let reply = match path.as_str() {
             "/healthz" if read_only => Reply::text(200, "ok"),
-            "/getOne" if method == Method::POST => return self.get_one(session, &query).await,
+            "/getOne" if method == Method::POST => {
+                let started = Instant::now();
+                let route = self.get_one(session, &query).await;
+                match &route {
+                    Route::Reply(reply) => self.shop.metrics.buy(reply.result(), started.elapsed()),
+                    Route::Forward(_) => self.shop.metrics.forwarded(),
+                }
+                return route;
+            }
             "/getOne" => {
                 Reply::json(405, json!({"result": "method_not_allowed"})).header("Allow", "POST")
             }
@@ -78,6 +86,9 @@ impl Gateway {
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
                 Some(uid) => {
                     if let Err(elsewhere) = self.decided_here(session, uid, p) {
+                        if let Route::Forward(_) = elsewhere {
+                            self.shop.metrics.forwarded();
+                        }
                         return elsewhere;
                     }
                     orders::order_status(&self.shop, uid, &p["/order/".len()..]).await
@@ -148,7 +159,9 @@ impl Gateway {
             return unauthorized().into();
         };
         let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
-            return Reply::json(400, json!({"result": "bad_request"})).into();
+            return Reply::json(400, json!({"result": "bad_request"}))
+                .result_word("bad_request")
+                .into();
         };
         if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
             return elsewhere;
@@ -158,14 +171,18 @@ impl Gateway {
         let reply = match outcome {
             BuyOutcome::Queued { order_id } => {
                 Reply::json(status, json!({"result": "queued", "orderId": order_id}))
+                    .result_word("queued")
             }
             BuyOutcome::TooFast { retry_after } => {
                 // Round up: retrying after a rounded-down wait would be refused again.
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 Reply::json(status, json!({"result": "too_fast", "retryAfter": secs}))
+                    .result_word("too_fast")
                     .header("Retry-After", secs.to_string())
             }
-            other => Reply::json(status, json!({"result": other.result()})),
+            other => {
+                Reply::json(status, json!({"result": other.result()})).result_word(other.result())
+            }
         };
         reply.into()
     }
@@ -189,7 +206,7 @@ impl Gateway {
 }
 
 fn unauthorized() -> Reply {
-    Reply::json(401, json!({"result": "unauthorized"}))
+    Reply::json(401, json!({"result": "unauthorized"})).result_word("unauthorized")
 }
 
 /// A positive decimal id, nothing else (no sign, no spaces, no overflow).

@@ -11,6 +11,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// The `result` word of a JSON answer, for metrics.
+    result: &'static str,
 }
 
 impl Reply {
@@ -19,6 +21,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Bytes::new(),
+            result: "",
         }
     }
 
@@ -55,6 +58,16 @@ impl Reply {
         Reply::new(status)
             .header("Content-Type", "text/plain; charset=utf-8")
             .body(text.to_string())
+    }
+
+    /// Tags the reply with its `result` word (counted by the metrics).
+    pub fn result_word(mut self, result: &'static str) -> Self {
+        self.result = result;
+        self
+    }
+
+    pub fn result(&self) -> &'static str {
+        self.result
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {

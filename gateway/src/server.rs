@@ -50,8 +50,14 @@ impl Drop for GatewayHandle {
     }
 }
 
-/// Starts a gateway for `shop` on `listen` with `threads` worker threads (0: one per core).
-pub fn spawn(shop: Arc<Shop>, listen: &str, threads: usize) -> Result<GatewayHandle, StartError> {
+/// Starts a gateway for `shop` on `listen` with `threads` worker threads (0: one per core),
+/// and its Prometheus metrics on `metrics_listen` if given.
+pub fn spawn(
+    shop: Arc<Shop>,
+    listen: &str,
+    threads: usize,
+    metrics_listen: Option<&str>,
+) -> Result<GatewayHandle, StartError> {
     // Bind once ourselves so a taken port is a clear error here, not a panic in pingora.
     // SO_REUSEADDR as pingora does, so a node restarted on its port is not refused for the
     // connections of its previous life still in TIME_WAIT.
@@ -93,6 +99,25 @@ pub fn spawn(shop: Arc<Shop>, listen: &str, threads: usize) -> Result<GatewayHan
         "peer health",
         PeerHealth { shop: shop.clone() },
     ));
+    if let Some(addr) = metrics_listen {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
+        server.add_service(background_service(
+            "metrics",
+            MetricsServer {
+                shop: shop.clone(),
+                listener: std::sync::Mutex::new(Some(listener)),
+            },
+        ));
+    }
     server.add_service(background_service("housekeeping", Housekeeping { shop }));
 
     let (stop, stopped) = watch::channel(false);
@@ -201,4 +226,44 @@ async fn healthy(peer: &str) -> bool {
         tokio::time::timeout(PEER_CHECK_TIMEOUT, check).await,
         Ok(Some(true))
     )
+}
+
+/// Serves the metrics to any request on its own port (Prometheus scrapes `GET /metrics`).
+struct MetricsServer {
+    shop: Arc<Shop>,
+    /// Bound at start so a taken port is an error there; taken once by the service.
+    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+}
+
+#[async_trait]
+impl BackgroundService for MetricsServer {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let taken = self.listener.lock().ok().and_then(|mut l| l.take());
+        let Some(listener) = taken.and_then(|l| tokio::net::TcpListener::from_std(l).ok()) else {
+            tracing::error!("the metrics listener could not be started");
+            return;
+        };
+        loop {
+            let (mut stream, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(_) => continue,
+                },
+                _ = shutdown.changed() => return,
+            };
+            let body = self.shop.metrics.render(&self.shop.cluster);
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                // The request itself does not matter; read it so the client sees a clean close.
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.read(&mut request)).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    }
 }

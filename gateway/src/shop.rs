@@ -4,6 +4,7 @@ use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::cooldown::Cooldown;
 use crate::error::StartError;
+use crate::metrics::Metrics;
 use crate::orders::PendingOrders;
 use crate::password::Passwords;
 use crate::static_files::StaticFiles;
@@ -26,6 +27,7 @@ pub struct Shop {
     pub passwords: Passwords,
     pub site: StaticFiles,
     pub cluster: Cluster,
+    pub metrics: Metrics,
 }
 
 /// What a [`Shop`] is built from.
@@ -58,6 +60,7 @@ impl Shop {
             passwords: Passwords::new(threads * 2)?,
             site: StaticFiles::new(parts.dist),
             cluster: parts.cluster,
+            metrics: Metrics::default(),
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
         Ok(Arc::new(shop))

@@ -13,6 +13,8 @@ const GATEWAY_ONLY: Parts = Parts {
 /// Node A (gateway + worker) and gateways B and C: one ring, one secret, shared services.
 struct Ring3 {
     shop: RealShop,
+    /// Each node's metrics address, in node order.
+    metrics: Vec<String>,
     /// Nodes B and C: their configs, and their stacks while they run.
     others: Vec<(flashsale_core::Config, Option<Stack>)>,
     nodes: Vec<String>,
@@ -23,11 +25,16 @@ impl Ring3 {
         let nodes: Vec<String> = (0..3)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
+        let metrics: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
         let secret = flashsale_core::config::random_secret();
         let ring = nodes.clone();
         let first = nodes[0].clone();
+        let first_metrics = metrics[0].clone();
         let shop = RealShop::start_with(stocks, Parts::ALL, |c| {
             c.gateway_listen = first;
+            c.metrics_listen = Some(first_metrics);
             c.ring_nodes = ring;
             c.cluster_secret = Some(secret);
         })
@@ -36,6 +43,7 @@ impl Ring3 {
         for (i, node) in nodes.iter().enumerate().skip(1) {
             let mut config = shop.config.clone();
             config.gateway_listen = node.clone();
+            config.metrics_listen = Some(metrics[i].clone());
             config.dist = shop.config.dist.with_file_name(format!("dist-{i}"));
             let stack = Stack::start_parts(&config, GATEWAY_ONLY)
                 .await
@@ -44,6 +52,7 @@ impl Ring3 {
         }
         Ring3 {
             shop,
+            metrics,
             others,
             nodes,
         }
@@ -68,6 +77,26 @@ impl Ring3 {
         let status = r.status().as_u16();
         let body: serde_json::Value = r.json().await.expect("JSON");
         (status, body["result"].as_str().unwrap_or("?").to_string())
+    }
+
+    /// The sum over the three nodes of a metric line's value.
+    async fn metric_sum(&self, line_start: &str) -> f64 {
+        let mut sum = 0.0;
+        for addr in &self.metrics {
+            let text = reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            sum += text
+                .lines()
+                .find(|l| l.starts_with(line_start))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no {line_start} in {text}"));
+        }
+        sum
     }
 
     /// Stops node `i` (1 or 2) as if it crashed: its port stops answering.
@@ -203,6 +232,13 @@ async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
         600,
         "{answers:?}"
     );
+    // The nodes' metrics count every decision once, where it was made.
+    let queued = "flashsale_buy_requests_total{result=\"queued\"}";
+    let too_fast = "flashsale_buy_requests_total{result=\"too_fast\"}";
+    assert_eq!(ring.metric_sum(queued).await, 100.0);
+    assert_eq!(ring.metric_sum(too_fast).await, 600.0);
+    assert!(ring.metric_sum("flashsale_forwarded_requests_total").await > 0.0);
+    assert_eq!(ring.metric_sum("flashsale_buy_seconds_count").await, 900.0);
     Arc::into_inner(ring).expect("sole owner").stop().await;
 }
 
@@ -274,6 +310,7 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
     members.push(d.clone());
     let mut config = ring.others[0].0.clone();
     config.gateway_listen = d.clone();
+    config.metrics_listen = None;
     config.ring_nodes = members.clone();
     config.dist = ring.shop.config.dist.with_file_name("dist-d");
     let node_d = Stack::start_parts(&config, GATEWAY_ONLY)

@@ -1,0 +1,130 @@
+//! Per-node metrics in the Prometheus text format, on their own port: Buy answers by result,
+//! Buys forwarded to their owner, peer health, and a latency histogram of decided Buys.
+
+use crate::cluster::Cluster;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Every `result` word of `/getOne`, in the order of the counters.
+const RESULTS: [&str; 9] = [
+    "queued",
+    "unauthorized",
+    "bad_request",
+    "no_such_product",
+    "not_on_sale",
+    "too_fast",
+    "sold_out",
+    "already_bought",
+    "unavailable",
+];
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    buys: [AtomicU64; RESULTS.len()],
+    forwarded: AtomicU64,
+    /// Cumulative counts per bucket, then +Inf.
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// A Buy answered by this node with `result`, decided in `elapsed`.
+    pub fn buy(&self, result: &str, elapsed: Duration) {
+        if let Some(i) = RESULTS.iter().position(|r| *r == result) {
+            self.buys[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A request sent on to the shopper's owner.
+    pub fn forwarded(&self) {
+        self.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, cluster: &Cluster) -> String {
+        let mut out = String::new();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        out.push_str(
+            "# HELP flashsale_buy_requests_total Buy requests answered by this node, by result.\n",
+        );
+        out.push_str("# TYPE flashsale_buy_requests_total counter\n");
+        for (result, count) in RESULTS.iter().zip(&self.buys) {
+            let _ = writeln!(
+                out,
+                "flashsale_buy_requests_total{{result=\"{result}\"}} {}",
+                load(count)
+            );
+        }
+        out.push_str("# HELP flashsale_forwarded_requests_total Requests forwarded to the shopper's owner node.\n");
+        out.push_str("# TYPE flashsale_forwarded_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "flashsale_forwarded_requests_total {}",
+            load(&self.forwarded)
+        );
+        out.push_str("# HELP flashsale_peer_up Whether a ring peer answers its health checks.\n");
+        out.push_str("# TYPE flashsale_peer_up gauge\n");
+        for peer in cluster.peers() {
+            let up = u8::from(!cluster.is_down(&peer));
+            let _ = writeln!(out, "flashsale_peer_up{{peer=\"{peer}\"}} {up}");
+        }
+        out.push_str("# HELP flashsale_buy_seconds Time to decide a Buy on this node.\n");
+        out.push_str("# TYPE flashsale_buy_seconds histogram\n");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += load(&self.latency[i]);
+            let _ = writeln!(
+                out,
+                "flashsale_buy_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += load(&self.latency[BUCKETS.len()]);
+        let _ = writeln!(
+            out,
+            "flashsale_buy_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = load(&self.latency_sum_micros) as f64 / 1e6;
+        let _ = writeln!(out, "flashsale_buy_seconds_sum {sum}");
+        let _ = writeln!(out, "flashsale_buy_seconds_count {cumulative}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_results_and_latency() {
+        let m = Metrics::default();
+        m.buy("queued", Duration::from_micros(300));
+        m.buy("queued", Duration::from_millis(3));
+        m.buy("too_fast", Duration::from_secs(2));
+        m.forwarded();
+        let text = m.render(&Cluster::alone("127.0.0.1:1"));
+        assert!(
+            text.contains("flashsale_buy_requests_total{result=\"queued\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("flashsale_buy_requests_total{result=\"too_fast\"} 1"));
+        assert!(text.contains("flashsale_forwarded_requests_total 1"));
+        assert!(text.contains("flashsale_buy_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("flashsale_buy_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(text.contains("flashsale_buy_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("flashsale_buy_seconds_count 3"));
+    }
+}
