@@ -19,16 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const SCRIPT: &str = include_str!("shoppers.lua");
+pub(crate) const SCRIPT: &str = include_str!("shoppers.lua");
 /// The size of a `{"result":"queued","orderId":"…"}` answer.
 const QUEUED_BODY: &str = r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
 
-struct Load {
-    requests: u64,
-    seconds: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    wrong: u64,
+pub(crate) struct Load {
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) wrong: u64,
 }
 
 pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
@@ -180,16 +180,16 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
 }
 
 /// One wrk run's fixed settings.
-struct Wrk<'a> {
-    script: &'a std::path::Path,
-    path: &'a str,
-    seconds: u64,
-    connections: u32,
+pub(crate) struct Wrk<'a> {
+    pub(crate) script: &'a std::path::Path,
+    pub(crate) path: &'a str,
+    pub(crate) seconds: u64,
+    pub(crate) connections: u32,
 }
 
 impl Wrk<'_> {
     /// Loads `addr` with the shoppers of `cookies`; counts answers other than `expect`.
-    fn load(
+    pub(crate) fn load(
         &self,
         addr: &str,
         cookies: &std::path::Path,

@@ -2,6 +2,7 @@
 
 mod buy;
 mod drain;
+mod ring;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,13 @@ enum What {
         #[arg(long, default_value_t = 64)]
         connections: u32,
     },
+    /// `/getOne` to the shopper's owner directly versus through a node that forwards it.
+    Ring {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+    },
     /// Every benchmark, with its defaults.
     All,
 }
@@ -45,9 +53,14 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 connections,
             } => buy::run(seconds, connections).await,
+            What::Ring {
+                seconds,
+                connections,
+            } => ring::run(seconds, connections).await,
             What::All => {
                 drain::run(100_000).await?;
-                buy::run(10, 64).await
+                buy::run(10, 64).await?;
+                ring::run(10, 64).await
             }
         }
     })

@@ -1,0 +1,143 @@
+//! `/getOne` sent to the shopper's owner directly, and through a node that forwards it: what a
+//! hop across the ring costs.
+
+use crate::buy::{Load, Wrk, SCRIPT};
+use crate::table::{ratio, Table};
+use flashsale_core::domain::{now_unix, NewProduct};
+use flashsale_core::queue::{delete_queues, AmqpQueue};
+use flashsale_core::stock::{RedisStock, StockStore};
+use flashsale_core::{Db, Ring, SignCodec};
+use flashsale_gateway::cluster::Cluster;
+use flashsale_gateway::{Shop, ShopParts};
+use flashsale_testkit::{free_port, mysql_database, require, unique_name};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
+    require("MariaDB", "127.0.0.1:3306");
+    require("Redis", "127.0.0.1:6379");
+    require("RabbitMQ", "127.0.0.1:5672");
+    let dir = tempfile::tempdir()?;
+    let database = mysql_database();
+    let db = Db::connect(&database.url).await?;
+    db.migrate().await?;
+    let product_id = db
+        .insert_product(&NewProduct {
+            name: "bench".into(),
+            stock: 10_000_000,
+            price_cents: 1,
+            image: String::new(),
+            description: String::new(),
+            sale_start: None,
+            sale_end: None,
+        })
+        .await?;
+    let prefix = format!("{}:", unique_name("fs_bench"));
+    let queue = unique_name("fs_bench");
+    let stock: Arc<dyn StockStore> =
+        Arc::new(RedisStock::connect("redis://127.0.0.1:6379/", &prefix).await?);
+    stock.load(product_id, 10_000_000, &[]).await?;
+    let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
+    let cluster_secret = flashsale_core::config::random_secret();
+    let nodes = vec![
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    ];
+
+    let mut gateways = Vec::new();
+    for node in &nodes {
+        let shop = Shop::new(ShopParts {
+            db: db.clone(),
+            stock: stock.clone(),
+            queue: Arc::new(AmqpQueue::connect(AMQP, &queue).await?),
+            codec: codec.clone(),
+            session_ttl: Duration::from_secs(3600),
+            cooldown: Duration::from_secs(10),
+            cooldown_capacity: 2_000_000,
+            dist: dir.path().to_path_buf(),
+            cluster: Cluster::new(&nodes, 20, node, cluster_secret.as_bytes()),
+        })
+        .await?;
+        gateways.push(flashsale_gateway::spawn(shop, node, 0, None)?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Shoppers node A owns, split in two sets so the direct and the forwarded runs never
+    // meet the same shopper (each would be already_bought).
+    let ring = Ring::new(&nodes, 20);
+    let owned_by_a = (1i64..).filter(|u| ring.owner(&u.to_string()) == Some(nodes[0].as_str()));
+    let mut direct = std::io::BufWriter::new(std::fs::File::create(dir.path().join("direct.txt"))?);
+    let mut forwarded =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("forwarded.txt"))?);
+    for (i, uid) in owned_by_a.take(600_000).enumerate() {
+        let line = format!("uid={uid}; sign={}", codec.issue(uid, now_unix() + 3600));
+        if i % 2 == 0 {
+            writeln!(direct, "{line}")?;
+        } else {
+            writeln!(forwarded, "{line}")?;
+        }
+    }
+    direct.flush()?;
+    forwarded.flush()?;
+    drop((direct, forwarded));
+    let script = dir.path().join("shoppers.lua");
+    std::fs::write(&script, SCRIPT)?;
+    let path = format!("/getOne?productID={product_id}");
+    let wrk = Wrk {
+        script: &script,
+        path: &path,
+        seconds,
+        connections,
+    };
+
+    let to_owner = wrk.load(&nodes[0], &dir.path().join("direct.txt"), 202, false)?;
+    let through_peer = wrk.load(&nodes[1], &dir.path().join("forwarded.txt"), 202, false)?;
+    // Reject path: the same shoppers again, all within their cooldown.
+    let too_fast_owner = wrk.load(&nodes[0], &dir.path().join("direct.txt"), 429, true)?;
+    let too_fast_peer = wrk.load(&nodes[1], &dir.path().join("forwarded.txt"), 429, true)?;
+
+    let mut table = Table::new(&[
+        "path",
+        "requests/s",
+        "p50 ms",
+        "p99 ms",
+        "unexpected answers",
+        "vs owner direct",
+    ]);
+    let rate = |l: &Load| l.requests as f64 / l.seconds;
+    for (name, l, reference) in [
+        ("success, sent to the owner", &to_owner, &to_owner),
+        ("success, through a non-owner", &through_peer, &to_owner),
+        (
+            "too_fast, sent to the owner",
+            &too_fast_owner,
+            &too_fast_owner,
+        ),
+        (
+            "too_fast, through a non-owner",
+            &too_fast_peer,
+            &too_fast_owner,
+        ),
+    ] {
+        table.row(vec![
+            name.into(),
+            format!("{:.0}", rate(l)),
+            format!("{:.2}", l.p50_ms),
+            format!("{:.2}", l.p99_ms),
+            l.wrong.to_string(),
+            ratio(rate(l), rate(reference)),
+        ]);
+    }
+    table.print(&format!(
+        "/getOne across a ring of two gateways, {connections} connections, {seconds} s each"
+    ));
+
+    tokio::task::spawn_blocking(move || gateways.into_iter().for_each(|g| g.shutdown())).await?;
+    delete_queues(AMQP, &queue).await?;
+    flashsale_testkit::delete_redis_keys(&prefix);
+    db.close().await;
+    Ok(())
+}
