@@ -1,23 +1,109 @@
 use crate::util::RealShop;
-use flashsale::stack::{Parts, Stack};
+use flashsale::stack::Parts;
 use flashsale_testkit::free_port;
 use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-const GATEWAY_ONLY: Parts = Parts {
-    gateway: true,
-    worker: false,
-};
-
-/// Node A (gateway + worker) and gateways B and C: one ring, one secret, shared services.
+/// Node A (gateway + worker, in this process) and gateways B and C as `flashsale gateway`
+/// processes: one ring, one secret, shared services.
 struct Ring3 {
     shop: RealShop,
     /// Each node's metrics address, in node order.
     metrics: Vec<String>,
-    /// Nodes B and C: their configs, and their stacks while they run.
-    others: Vec<(flashsale_core::Config, Option<Stack>)>,
+    /// Nodes B and C.
+    others: Vec<NodeProcess>,
     nodes: Vec<String>,
+    secret: String,
+}
+
+/// A ring node running as its own process. Its config file holds only `ring_nodes`, so a
+/// SIGHUP after rewriting it reloads the ring; everything else comes from the environment.
+struct NodeProcess {
+    listen: String,
+    metrics: Option<String>,
+    file: std::path::PathBuf,
+    dist: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    fn new(
+        shop: &RealShop,
+        listen: &str,
+        metrics: Option<String>,
+        members: &[String],
+    ) -> NodeProcess {
+        let name = listen.replace([':', '.'], "_");
+        let node = NodeProcess {
+            listen: listen.to_string(),
+            metrics,
+            file: shop.config.dist.with_file_name(format!("{name}.toml")),
+            dist: shop.config.dist.with_file_name(format!("dist-{name}")),
+            child: None,
+        };
+        node.write_members(members);
+        node
+    }
+
+    fn write_members(&self, members: &[String]) {
+        let list: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
+        std::fs::write(&self.file, format!("ring_nodes = [{}]\n", list.join(", ")))
+            .expect("config file");
+    }
+
+    /// Starts the process and waits until it answers.
+    async fn start(&mut self, shop: &RealShop, secret: &str) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flashsale"));
+        command
+            .args(["--config"])
+            .arg(&self.file)
+            .arg("gateway")
+            .envs(shop.env())
+            .env("FLASHSALE_GATEWAY_LISTEN", &self.listen)
+            .env("FLASHSALE_CLUSTER_SECRET", secret)
+            .env("FLASHSALE_DIST", &self.dist)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        if let Some(metrics) = &self.metrics {
+            command.env("FLASHSALE_METRICS_LISTEN", metrics);
+        }
+        self.child = Some(command.spawn().expect("start a gateway process"));
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&self.listen).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} did not start",
+                self.listen
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: the node dies as in a crash.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGHUP: the node rereads its member list.
+    fn hangup(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let sent = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(sent.success());
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Ring3 {
@@ -29,32 +115,31 @@ impl Ring3 {
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
         let secret = flashsale_core::config::random_secret();
-        let ring = nodes.clone();
-        let first = nodes[0].clone();
-        let first_metrics = metrics[0].clone();
+        let (ring, first, first_metrics, cluster) = (
+            nodes.clone(),
+            nodes[0].clone(),
+            metrics[0].clone(),
+            secret.clone(),
+        );
         let shop = RealShop::start_with(stocks, Parts::ALL, |c| {
             c.gateway_listen = first;
             c.metrics_listen = Some(first_metrics);
             c.ring_nodes = ring;
-            c.cluster_secret = Some(secret);
+            c.cluster_secret = Some(cluster);
         })
         .await;
         let mut others = Vec::new();
-        for (i, node) in nodes.iter().enumerate().skip(1) {
-            let mut config = shop.config.clone();
-            config.gateway_listen = node.clone();
-            config.metrics_listen = Some(metrics[i].clone());
-            config.dist = shop.config.dist.with_file_name(format!("dist-{i}"));
-            let stack = Stack::start_parts(&config, GATEWAY_ONLY)
-                .await
-                .expect("node starts");
-            others.push((config, Some(stack)));
+        for i in 1..3 {
+            let mut node = NodeProcess::new(&shop, &nodes[i], Some(metrics[i].clone()), &nodes);
+            node.start(&shop, &secret).await;
+            others.push(node);
         }
         Ring3 {
             shop,
             metrics,
             others,
             nodes,
+            secret,
         }
     }
 
@@ -99,27 +184,19 @@ impl Ring3 {
         sum
     }
 
-    /// Stops node `i` (1 or 2) as if it crashed: its port stops answering.
-    async fn kill(&mut self, i: usize) {
-        if let Some(stack) = self.others[i - 1].1.take() {
-            stack.shutdown().await.expect("shutdown");
-        }
+    /// Kills node `i` (1 or 2) with SIGKILL.
+    fn kill(&mut self, i: usize) {
+        self.others[i - 1].kill();
     }
 
     async fn restart(&mut self, i: usize) {
-        let config = self.others[i - 1].0.clone();
-        self.others[i - 1].1 = Some(
-            Stack::start_parts(&config, GATEWAY_ONLY)
-                .await
-                .expect("node restarts"),
-        );
+        let (shop, secret) = (&self.shop, self.secret.clone());
+        self.others[i - 1].start(shop, &secret).await;
     }
 
-    async fn stop(self) {
-        for (_, stack) in self.others {
-            if let Some(stack) = stack {
-                stack.shutdown().await.expect("clean shutdown");
-            }
+    async fn stop(mut self) {
+        for node in &mut self.others {
+            node.kill();
         }
         self.shop.cleanup().await;
     }
@@ -257,7 +334,7 @@ async fn a_dead_owners_shoppers_go_to_the_next_node_and_come_back() {
         .expect("B owns someone");
     let client = reqwest::Client::new();
 
-    ring.kill(1).await;
+    ring.kill(1);
     // Sent to A, whose ring says B: the next node clockwise decides instead.
     let started = std::time::Instant::now();
     let first_click = started;
@@ -304,33 +381,45 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
         );
     }
 
-    // D starts with the four-node list; A, B and C reload theirs while running.
+    // D starts with the four-node list; A, B and C reload theirs while running (A in this
+    // process, B and C by SIGHUP after their config file changed).
     let d = format!("127.0.0.1:{}", free_port());
     let mut members = ring.nodes.clone();
     members.push(d.clone());
-    let mut config = ring.others[0].0.clone();
-    config.gateway_listen = d.clone();
-    config.metrics_listen = None;
-    config.ring_nodes = members.clone();
-    config.dist = ring.shop.config.dist.with_file_name("dist-d");
-    let node_d = Stack::start_parts(&config, GATEWAY_ONLY)
-        .await
-        .expect("D starts");
-    let vnodes = config.virtual_nodes;
+    let mut node_d = NodeProcess::new(&ring.shop, &d, None, &members);
+    node_d.start(&ring.shop, &ring.secret).await;
+    let vnodes = ring.shop.config.virtual_nodes;
     ring.shop
         .stack
         .as_ref()
         .expect("A runs")
         .set_ring_members(&members, vnodes)
         .expect("A reloads");
-    for (_, stack) in &ring.others {
-        stack
-            .as_ref()
-            .expect("runs")
-            .set_ring_members(&members, vnodes)
-            .expect("reloads");
+    for node in &ring.others {
+        node.write_members(&members);
+        node.hangup();
     }
     ring.nodes = members.clone();
+    // The reload is asynchronous: wait until B's and C's metrics list D among their peers.
+    for metrics in &ring.metrics[1..] {
+        let started = std::time::Instant::now();
+        loop {
+            let text = reqwest::get(format!("http://{metrics}/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            if text.contains(&format!("peer=\"{d}\"")) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no reload at {metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 
     // Within the cooldown: a shopper who moved to D meets no cooldown there; everyone else
     // still meets their old owner's.
@@ -351,6 +440,6 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
         "{moved} of {} moved",
         shoppers.len()
     );
-    node_d.shutdown().await.expect("D stops");
+    node_d.kill();
     ring.stop().await;
 }

@@ -137,8 +137,8 @@ impl RealShop {
         (status, body["result"].as_str().unwrap_or("?").to_string())
     }
 
-    /// One Buy from each of `shoppers`, all at once; returns the shoppers answered 202 and
-    /// those answered 503.
+    /// One Buy from each of `shoppers`, 256 in flight at a time; returns the shoppers answered
+    /// 202 and those answered 503.
     pub async fn buy_all(
         &self,
         shoppers: impl Iterator<Item = i64>,
@@ -148,10 +148,13 @@ impl RealShop {
             .build()
             .expect("client");
         let url = format!("{}/getOne?productID={}", self.url(), self.product_id);
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
         let clicks: Vec<_> = shoppers
             .map(|uid| {
                 let req = client.post(&url).header("Cookie", self.cookie(uid));
+                let in_flight = in_flight.clone();
                 tokio::spawn(async move {
+                    let _permit = in_flight.acquire_owned().await.expect("semaphore open");
                     let r = req.send().await.expect("the gateway answers");
                     (uid, r.status().as_u16())
                 })
@@ -222,6 +225,10 @@ impl RealShop {
             ),
             ("FLASHSALE_WORKER_BATCH".into(), c.worker_batch.to_string()),
             ("FLASHSALE_WORKER_PREFETCH".into(), "1000".into()),
+            (
+                "FLASHSALE_COOKIE_SECRET".into(),
+                c.cookie_secret.clone().unwrap_or_default(),
+            ),
         ]
     }
 
