@@ -8,12 +8,15 @@
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Cooldown {
     period: Duration,
     capacity: usize,
     last_click: DashMap<i64, Instant>,
+    /// Entries, kept beside the map: `DashMap::len` locks every shard, too dear per click.
+    entries: AtomicUsize,
 }
 
 /// Why a click may not start a cooldown.
@@ -31,6 +34,7 @@ impl Cooldown {
             period,
             capacity,
             last_click: DashMap::new(),
+            entries: AtomicUsize::new(0),
         }
     }
 
@@ -44,9 +48,8 @@ impl Cooldown {
 
     /// Starts a cooldown for `uid` at `now`, or says how long the running one still lasts.
     pub fn try_start(&self, uid: i64, now: Instant) -> Result<(), Refused> {
-        // Read before taking the entry's shard lock (len visits every shard); approximate by
-        // a few entries under contention, which a capacity does not mind.
-        let full = self.last_click.len() >= self.capacity;
+        // Approximate by a few entries under contention, which a capacity does not mind.
+        let full = self.entries.load(Ordering::Relaxed) >= self.capacity;
         match self.last_click.entry(uid) {
             Entry::Occupied(mut e) => {
                 let since = now.saturating_duration_since(*e.get());
@@ -60,6 +63,7 @@ impl Cooldown {
             Entry::Vacant(_) if full => Err(Refused::Full),
             Entry::Vacant(e) => {
                 e.insert(now);
+                self.entries.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
         }
@@ -69,6 +73,7 @@ impl Cooldown {
     pub fn sweep(&self, now: Instant) {
         self.last_click
             .retain(|_, at| now.saturating_duration_since(*at) < self.period);
+        self.entries.store(self.last_click.len(), Ordering::Relaxed);
     }
 
     /// Shoppers currently remembered.
