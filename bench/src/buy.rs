@@ -1,15 +1,16 @@
 //! `/getOne` through Redis + RabbitMQ, each path beside a minimal pingora responder that
 //! answers the same request with a body of the same size: the HTTP ceiling of this machine.
 
+use crate::sale::{Sale, AMQP};
 use crate::table::{ratio, Table};
 use async_trait::async_trait;
-use flashsale_core::domain::{now_unix, NewProduct};
-use flashsale_core::queue::{delete_queues, AmqpQueue};
-use flashsale_core::stock::{RedisStock, StockStore};
-use flashsale_core::{Db, SignCodec};
+use flashsale_core::domain::now_unix;
+use flashsale_core::queue::AmqpQueue;
+use flashsale_core::stock::StockStore;
+use flashsale_core::SignCodec;
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::{Shop, ShopParts};
-use flashsale_testkit::{free_port, mysql_database, require, unique_name};
+use flashsale_testkit::free_port;
 use pingora::http::ResponseHeader;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
@@ -18,7 +19,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub(crate) const SCRIPT: &str = include_str!("shoppers.lua");
 /// The size of a `{"result":"queued","orderId":"…"}` answer.
 const QUEUED_BODY: &str = r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
@@ -32,9 +32,6 @@ pub(crate) struct Load {
 }
 
 pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
-    require("MariaDB", "127.0.0.1:3306");
-    require("Redis", "127.0.0.1:6379");
-    require("RabbitMQ", "127.0.0.1:5672");
     anyhow::ensure!(
         std::process::Command::new("wrk")
             .arg("--version")
@@ -44,32 +41,16 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     );
 
     let dir = tempfile::tempdir()?;
-    let database = mysql_database();
-    let db = Db::connect(&database.url).await?;
-    db.migrate().await?;
-    let product_id = db
-        .insert_product(&NewProduct {
-            name: "bench".into(),
-            stock: 10_000_000,
-            price_cents: 1,
-            image: String::new(),
-            description: String::new(),
-            sale_start: None,
-            sale_end: None,
-        })
-        .await?;
-    let prefix = format!("{}:", unique_name("fs_bench"));
-    let queue = unique_name("fs_bench");
-    let stock: Arc<dyn StockStore> =
-        Arc::new(RedisStock::connect("redis://127.0.0.1:6379/", &prefix).await?);
-    stock.load(product_id, 10_000_000, &[]).await?;
+    let sale = Sale::open(10_000_000).await?;
+    let (db, product_id) = (sale.db.clone(), sale.product_id);
+    let stock: Arc<dyn StockStore> = sale.stock.clone();
     let secret = flashsale_core::config::random_secret();
     let codec = SignCodec::new(1, secret.as_bytes());
     let gateway_addr = format!("127.0.0.1:{}", free_port());
     let shop = Shop::new(ShopParts {
         db: db.clone(),
         stock: stock.clone(),
-        queue: Arc::new(AmqpQueue::connect(AMQP, &queue).await?),
+        queue: Arc::new(AmqpQueue::connect(AMQP, &sale.queue).await?),
         codec: codec.clone(),
         session_ttl: Duration::from_secs(3600),
         cooldown: Duration::from_secs(10),
@@ -173,9 +154,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
         let _ = reference.send(true);
     })
     .await?;
-    delete_queues(AMQP, &queue).await?;
-    flashsale_testkit::delete_redis_keys(&prefix);
-    db.close().await;
+    sale.close().await?;
     Ok(())
 }
 

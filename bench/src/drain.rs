@@ -2,18 +2,17 @@
 //! `n` orders, beside the same orders recorded without the queue and the stock store, and
 //! MariaDB's raw multi-row insert of the same rows.
 
+use crate::sale::{fresh_db, Sale, AMQP};
 use crate::table::{ratio, Table};
-use flashsale_core::domain::{new_order_id, now_unix_ms, NewProduct, OrderMessage};
-use flashsale_core::queue::{delete_queues, AmqpConsumer, AmqpQueue, OrderQueue};
-use flashsale_core::stock::{RedisStock, StockStore};
-use flashsale_core::Db;
+use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage};
+use flashsale_core::queue::{AmqpConsumer, AmqpQueue, OrderQueue};
+use flashsale_core::stock::StockStore;
 use flashsale_order_worker::{drain, DrainOptions, DrainStats};
-use flashsale_testkit::{mysql_database, require, unique_name};
+use flashsale_testkit::require;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const BATCH: usize = 200;
 
 pub async fn run(n: usize) -> anyhow::Result<()> {
@@ -63,27 +62,9 @@ fn orders(n: usize, product_id: i64) -> Vec<OrderMessage> {
         .collect()
 }
 
-async fn fresh_db(stock: usize) -> anyhow::Result<(flashsale_testkit::TestDatabase, Db, i64)> {
-    let database = mysql_database();
-    let db = Db::connect(&database.url).await?;
-    db.migrate().await?;
-    let product_id = db
-        .insert_product(&NewProduct {
-            name: "bench".into(),
-            stock: stock as i64,
-            price_cents: 1,
-            image: String::new(),
-            description: String::new(),
-            sale_start: None,
-            sale_end: None,
-        })
-        .await?;
-    Ok((database, db, product_id))
-}
-
 /// Seconds to insert `n` order rows with multi-row INSERTs of `BATCH` rows, nothing else.
 async fn raw_insert(n: usize) -> anyhow::Result<f64> {
-    let (database, db, product_id) = fresh_db(n).await?;
+    let (database, db, product_id) = fresh_db(n as i64).await?;
     db.close().await;
     let pool = sqlx::MySqlPool::connect(&database.url).await?;
     let all = orders(n, product_id);
@@ -110,7 +91,7 @@ async fn raw_insert(n: usize) -> anyhow::Result<f64> {
 
 /// Seconds for `Db::record_orders` to record `n` orders in batches, without queue or claims.
 async fn record_directly(n: usize) -> anyhow::Result<f64> {
-    let (_database, db, product_id) = fresh_db(n).await?;
+    let (_database, db, product_id) = fresh_db(n as i64).await?;
     let all = orders(n, product_id);
     let started = Instant::now();
     for chunk in all.chunks(BATCH) {
@@ -123,11 +104,13 @@ async fn record_directly(n: usize) -> anyhow::Result<f64> {
 
 /// Seconds to publish `n` reserved orders, and seconds for the worker to drain them.
 async fn through_the_worker(n: usize) -> anyhow::Result<(f64, f64)> {
-    let (_database, db, product_id) = fresh_db(n).await?;
-    let queue_name = unique_name("fs_bench");
-    let prefix = format!("{}:", unique_name("fs_bench"));
-    let stock = Arc::new(RedisStock::connect("redis://127.0.0.1:6379/", &prefix).await?);
-    stock.load(product_id, n as i64, &[]).await?;
+    let sale = Sale::open(n as i64).await?;
+    let (db, product_id, stock, queue_name) = (
+        sale.db.clone(),
+        sale.product_id,
+        sale.stock.clone(),
+        sale.queue.clone(),
+    );
     let all = orders(n, product_id);
 
     // Reserve and publish as the gateway would, many at once.
@@ -182,8 +165,6 @@ async fn through_the_worker(n: usize) -> anyhow::Result<(f64, f64)> {
     let _ = stop_tx.send(true);
     worker.await??;
 
-    delete_queues(AMQP, &queue_name).await?;
-    flashsale_testkit::delete_redis_keys(&prefix);
-    db.close().await;
+    sale.close().await?;
     Ok((publish, drain_secs))
 }

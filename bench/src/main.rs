@@ -3,6 +3,7 @@
 mod buy;
 mod drain;
 mod ring;
+mod sale;
 mod table;
 
 use clap::{Parser, Subcommand};
