@@ -45,7 +45,7 @@ pub enum Command {
     Gateway,
     /// Run the order worker alone (scale-out deployments).
     Worker,
-    /// Run the admin back-office alone.
+    /// The admin back-office (not built yet: it says so and exits).
     Admin,
     /// Create or upgrade the database schema.
     Migrate,
