@@ -19,6 +19,17 @@ fn spawn_worker(shop: &RealShop) -> Child {
         .expect("start a worker process")
 }
 
+/// A fresh worker process drains what is left; then the database holds exactly `accepted`.
+async fn drain_the_rest(shop: &RealShop, accepted: &HashSet<i64>) {
+    let mut worker = spawn_worker(shop);
+    let orders = shop
+        .wait_for_orders(accepted, Duration::from_secs(60))
+        .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_orders_are(&orders, accepted);
+}
+
 fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSet<i64>) {
     let buyers: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
     let unique: HashSet<i64> = buyers.iter().copied().collect();
@@ -39,21 +50,11 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
 
     // Each worker is killed as soon as it has recorded something more: mid-drain, whatever
     // the machine's speed.
-    let recorded = |shop: &RealShop| {
-        let db = shop.db.clone();
-        let product_id = shop.product_id;
-        async move {
-            db.orders_of_product(product_id)
-                .await
-                .expect("orders")
-                .len()
-        }
-    };
     for round in 0..4 {
-        let before = recorded(&shop).await;
+        let before = shop.recorded().await;
         let mut worker = spawn_worker(&shop);
         let started = std::time::Instant::now();
-        while recorded(&shop).await == before {
+        while shop.recorded().await == before {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "worker {round} recorded nothing"
@@ -63,24 +64,11 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
         worker.kill().expect("SIGKILL the worker");
         worker.wait().expect("reap");
     }
-    let mid = shop
-        .db
-        .orders_of_product(shop.product_id)
-        .await
-        .expect("orders")
-        .len();
     assert!(
-        mid < accepted.len(),
+        shop.recorded().await < accepted.len(),
         "the worker drained everything before the first kill: make the test harder"
     );
-
-    let mut worker = spawn_worker(&shop);
-    let orders = shop
-        .wait_for_orders(&accepted, Duration::from_secs(60))
-        .await;
-    let _ = worker.kill();
-    let _ = worker.wait();
-    assert_orders_are(&orders, &accepted);
+    drain_the_rest(&shop, &accepted).await;
     let product = shop
         .db
         .get_product(shop.product_id)
@@ -215,14 +203,7 @@ async fn database_cut_while_orders_queue_up_then_everything_drains() {
     assert!(unavailable.is_empty());
     assert_eq!(accepted.len(), 500);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        shop.db
-            .orders_of_product(shop.product_id)
-            .await
-            .expect("orders")
-            .len(),
-        0
-    );
+    assert_eq!(shop.recorded().await, 0);
 
     shop.proxies.mysql.restore();
     let orders = shop
@@ -289,13 +270,7 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
     let mut worker = spawn_worker(&shop);
     // Let it start draining, then ask it to stop.
     for _ in 0..100 {
-        if !shop
-            .db
-            .orders_of_product(shop.product_id)
-            .await
-            .expect("orders")
-            .is_empty()
-        {
+        if shop.recorded().await > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -317,24 +292,11 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "the worker exited with {status}");
-    let partial = shop
-        .db
-        .orders_of_product(shop.product_id)
-        .await
-        .expect("orders")
-        .len();
     assert!(
-        partial < accepted.len(),
+        shop.recorded().await < accepted.len(),
         "it drained everything before the signal: make the test harder"
     );
-
     // What it left is still on the queue: a new worker drains it, once.
-    let mut worker = spawn_worker(&shop);
-    let orders = shop
-        .wait_for_orders(&accepted, Duration::from_secs(60))
-        .await;
-    let _ = worker.kill();
-    let _ = worker.wait();
-    assert_orders_are(&orders, &accepted);
+    drain_the_rest(&shop, &accepted).await;
     shop.cleanup().await;
 }

@@ -193,6 +193,15 @@ impl RealShop {
         }
     }
 
+    /// Orders of the product in the database right now.
+    pub async fn recorded(&self) -> usize {
+        self.db
+            .orders_of_product(self.product_id)
+            .await
+            .expect("orders")
+            .len()
+    }
+
     /// The audit as `flashsale audit` computes it, on direct connections.
     pub async fn audit(&self) -> Audit {
         let stock = flashsale_core::stock::RedisStock::connect(
