@@ -23,12 +23,31 @@ pub(crate) const SCRIPT: &str = include_str!("shoppers.lua");
 /// The size of a `{"result":"queued","orderId":"…"}` answer.
 const QUEUED_BODY: &str = r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
 
+/// What one wrk run measured.
 pub(crate) struct Load {
     pub(crate) requests: u64,
     pub(crate) seconds: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) wrong: u64,
+}
+
+impl Load {
+    pub(crate) fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    /// A table row: name, requests/s, p50, p99, unexpected answers, ratio to `reference`.
+    pub(crate) fn row(&self, name: &str, reference: &Load) -> Vec<String> {
+        vec![
+            name.into(),
+            format!("{:.0}", self.rate()),
+            format!("{:.2}", self.p50_ms),
+            format!("{:.2}", self.p99_ms),
+            self.wrong.to_string(),
+            ratio(self.rate(), reference.rate()),
+        ]
+    }
 }
 
 pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
@@ -112,7 +131,6 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
         "unexpected answers",
         "vs ceiling",
     ]);
-    let rate = |l: &Load| l.requests as f64 / l.seconds;
     for (name, l, reference) in [
         (
             "minimal pingora responder, no cookie (ceiling)",
@@ -136,14 +154,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
             &ceiling,
         ),
     ] {
-        table.row(vec![
-            name.into(),
-            format!("{:.0}", rate(l)),
-            format!("{:.2}", l.p50_ms),
-            format!("{:.2}", l.p99_ms),
-            l.wrong.to_string(),
-            ratio(rate(l), rate(reference)),
-        ]);
+        table.row(l.row(name, reference));
     }
     table.print(&format!(
         "/getOne on this machine, {connections} connections, {seconds} s each, wrk on loopback"

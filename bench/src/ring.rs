@@ -1,9 +1,9 @@
 //! `/getOne` sent to the shopper's owner directly, and through a node that forwards it: what a
 //! hop across the ring costs.
 
-use crate::buy::{Load, Wrk, SCRIPT};
+use crate::buy::{Wrk, SCRIPT};
 use crate::sale::{Sale, AMQP};
-use crate::table::{ratio, Table};
+use crate::table::Table;
 use flashsale_core::domain::now_unix;
 use flashsale_core::queue::AmqpQueue;
 use flashsale_core::stock::StockStore;
@@ -87,7 +87,6 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
         "unexpected answers",
         "vs owner direct",
     ]);
-    let rate = |l: &Load| l.requests as f64 / l.seconds;
     for (name, l, reference) in [
         ("success, sent to the owner", &to_owner, &to_owner),
         ("success, through a non-owner", &through_peer, &to_owner),
@@ -102,14 +101,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
             &too_fast_owner,
         ),
     ] {
-        table.row(vec![
-            name.into(),
-            format!("{:.0}", rate(l)),
-            format!("{:.2}", l.p50_ms),
-            format!("{:.2}", l.p99_ms),
-            l.wrong.to_string(),
-            ratio(rate(l), rate(reference)),
-        ]);
+        table.row(l.row(name, reference));
     }
     table.print(&format!(
         "/getOne across a ring of two gateways, {connections} connections, {seconds} s each"
