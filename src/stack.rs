@@ -181,7 +181,7 @@ async fn render_site(config: &Config, db: &Db) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
             .await?
             .with_context(|| format!("could not render the site into {}", config.dist.display()))?;
-    tracing::info!(pages = rendered.pages, dist = %config.dist.display(), "rendered the site");
+    tracing::info!(rendered = rendered.rendered, unchanged = rendered.unchanged, dist = %config.dist.display(), "rendered the site");
     Ok(())
 }
 

@@ -65,15 +65,18 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<(), SitegenError> {
     fs::create_dir_all(dir).map_err(SitegenError::io("creating directory", dir))
 }
 
-/// Removes the pages `{id}.html` in `dir` whose id is not in `keep`; returns how many went.
+/// Removes the pages `{id}.html` in `dir` whose id is not in `keep`; returns their names.
 /// Only names this crate writes are touched: anything else in the directory is left alone.
-pub(crate) fn remove_stale_pages(dir: &Path, keep: &HashSet<i64>) -> Result<usize, SitegenError> {
+pub(crate) fn remove_stale_pages(
+    dir: &Path,
+    keep: &HashSet<i64>,
+) -> Result<Vec<String>, SitegenError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(SitegenError::io("listing", dir)(e)),
     };
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for entry in entries {
         let entry = entry.map_err(SitegenError::io("listing", dir))?;
         let Some(id) = page_id(&entry.file_name().to_string_lossy()) else {
@@ -86,7 +89,7 @@ pub(crate) fn remove_stale_pages(dir: &Path, keep: &HashSet<i64>) -> Result<usiz
         match fs::remove_file(&path) {
             Ok(()) => {
                 tracing::debug!(page = %path.display(), "removed page of a product no longer listed");
-                removed += 1;
+                removed.push(entry.file_name().to_string_lossy().into_owned());
             }
             // Another render removed it first; it is gone either way.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -169,7 +172,10 @@ mod tests {
             fs::write(dir.path().join(name), b"x").expect("write");
         }
         let keep = HashSet::from([1, 3]);
-        assert_eq!(remove_stale_pages(dir.path(), &keep).expect("remove"), 1);
+        assert_eq!(
+            remove_stale_pages(dir.path(), &keep).expect("remove"),
+            vec!["2.html"]
+        );
         assert_eq!(
             names(dir.path()),
             vec!["042.html", "1.html", "3.html", "notes.txt", "x.html"]
@@ -182,7 +188,7 @@ mod tests {
         let missing = dir.path().join("product");
         assert_eq!(
             remove_stale_pages(&missing, &HashSet::new()).expect("ok"),
-            0
+            Vec::<String>::new()
         );
     }
 

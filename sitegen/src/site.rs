@@ -23,15 +23,27 @@ pub struct SiteOptions {
     pub shop_name: String,
 }
 
+impl SiteOptions {
+    pub fn new(dist: impl Into<PathBuf>, cooldown_secs: u64, shop_name: impl Into<String>) -> Self {
+        SiteOptions {
+            dist: dist.into(),
+            cooldown_secs,
+            shop_name: shop_name.into(),
+        }
+    }
+}
+
 /// What a render did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderSummary {
-    /// HTML pages rendered: the catalogue, one per product, and the fixed pages
-    /// (login, register, order status, 404). Pages whose bytes did not change are rendered
-    /// and counted but not rewritten.
-    pub pages: usize,
+    /// Pages written because they are new or their bytes changed.
+    pub rendered: usize,
+    /// Pages left alone because they already held the right bytes.
+    pub unchanged: usize,
     /// Product pages removed because their product is no longer in the catalogue.
     pub removed: usize,
+    /// The pages written or removed, as paths relative to `dist` (`product/42.html`).
+    pub changed: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -67,14 +79,14 @@ pub fn render_site(
         publish::write_atomic(&dist.join(name), bytes)?;
     }
 
-    let mut rewritten = 0;
-    let mut pages = 0;
+    let mut changed = Vec::new();
+    let mut unchanged = 0;
     let mut page = |template: &str, out: &str, ctx: &Context| -> Result<(), SitegenError> {
         let html = render(&tera, template, out, ctx)?;
-        if publish::write_atomic(&dist.join(out), html.as_bytes())? == Written::Replaced {
-            rewritten += 1;
+        match publish::write_atomic(&dist.join(out), html.as_bytes())? {
+            Written::Replaced => changed.push(out.to_owned()),
+            Written::Unchanged => unchanged += 1,
         }
-        pages += 1;
         Ok(())
     };
 
@@ -92,17 +104,21 @@ pub fn render_site(
 
     let keep: HashSet<i64> = views.iter().map(|v| v.id).collect();
     let removed = publish::remove_stale_pages(&dist.join("product"), &keep)?;
+    let rendered = changed.len();
+    changed.extend(removed.iter().map(|name| format!("product/{name}")));
 
     let summary = RenderSummary {
-        pages,
-        removed,
+        rendered,
+        unchanged,
+        removed: removed.len(),
+        changed,
         elapsed: started.elapsed(),
     };
     tracing::info!(
         dist = %dist.display(),
-        pages,
-        rewritten,
-        removed,
+        rendered,
+        unchanged,
+        removed = summary.removed,
         elapsed_ms = summary.elapsed.as_millis() as u64,
         "site rendered"
     );

@@ -91,7 +91,8 @@ mod pages {
             );
         }
         // index + 2 products + login + register + order + 404
-        assert_eq!(summary.pages, 7);
+        assert_eq!(summary.rendered, 7);
+        assert_eq!(summary.unchanged, 0);
         assert_eq!(summary.removed, 0);
     }
 

@@ -15,8 +15,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
             .await??;
     println!(
-        "rendered {} pages, removed {}, in {:.1?} into {}",
-        summary.pages,
+        "rendered {} pages, {} unchanged, removed {}, in {:.1?} into {}",
+        summary.rendered,
+        summary.unchanged,
         summary.removed,
         summary.elapsed,
         config.dist.display()
