@@ -5,8 +5,9 @@
 //! - [`cookie`]: the `sign` cookie codec (AES-CBC + HMAC-SHA256, versioned keys).
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
-//! - [`stock`]: the stock store that reserves units atomically (memory; Redis to come).
-//! - [`queue`]: the order queue between the gateway and the worker (memory; RabbitMQ to come).
+//! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
+//! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
+//! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
 pub mod config;
 pub mod cookie;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod domain;
 pub mod queue;
 pub mod ring;
+pub mod site_manifest;
 pub mod stock;
 
 pub use config::Config;

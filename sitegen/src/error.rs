@@ -6,21 +6,21 @@ use std::path::PathBuf;
 /// swapped in stay whole, the failing page keeps its previous version.
 #[derive(Debug, thiserror::Error)]
 pub enum SitegenError {
-    /// A built-in template does not compile: a bug in `site-templates/`, caught by the tests.
-    #[error("built-in template {name} does not compile")]
-    Template {
-        name: &'static str,
-        #[source]
-        source: tera::Error,
-    },
+    /// A template does not compile, or the theme lacks one every site needs.
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+
+    /// The manifest in `dist/.flashsale/` is damaged; `--full` renders everything afresh.
+    #[error("the manifest {path} is damaged ({reason}); rerun with a full render")]
+    Manifest { path: PathBuf, reason: String },
 
     /// A template failed while rendering one page.
-    #[error("rendering page {page} failed")]
-    Render {
-        page: String,
-        #[source]
-        source: tera::Error,
-    },
+    #[error("rendering page {page} failed: {message}")]
+    Render { page: String, message: String },
+
+    /// `publish_changes` before any whole catalogue was published through this `Site`.
+    #[error("publish the whole catalogue once before publishing changes to it")]
+    NoCatalogue,
 
     /// Two products share an id, so they would share a page.
     #[error("product id {id} appears twice in the catalogue (page product/{id}.html)")]

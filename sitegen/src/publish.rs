@@ -1,6 +1,5 @@
-//! Files into `dist/`: each swapped in whole, and pages of vanished products taken out.
+//! Files into `dist/`: each swapped in whole, one publish at a time.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,26 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::SitegenError;
 
-/// Whether [`write_atomic`] replaced the file or found it already holding these bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Written {
-    Replaced,
-    Unchanged,
-}
-
-/// Tells apart the temp files of concurrent renders within one process.
+/// Tells apart the temp files of concurrent writes within one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a mix:
 /// the bytes go to a temp file in the same directory (same file system) which is then renamed
-/// over the target. A file that already holds these bytes is left alone, so its modification
-/// time, and any cache validator built on it, survives a republish that changed nothing.
+/// over the target. Parent directories are created as needed.
 ///
 /// No fsync: the rename is what readers need, and after a crash `dist/` is rendered again
-/// from the database anyway.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<Written, SitegenError> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(Written::Unchanged);
+/// from the database anyway (a manifest that no longer matches the files is noticed by the
+/// gateway, which keeps serving what it has until a render repairs it).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SitegenError> {
+    if let Some(parent) = path.parent() {
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).map_err(SitegenError::io("creating directory", parent))?;
+        }
     }
     let temp = temp_path(path);
     let result = write_new(&temp, bytes).and_then(|()| {
@@ -37,10 +31,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<Written, Sitegen
         // Best effort: the error being returned matters more than a stray temp file.
         let _ = fs::remove_file(&temp);
     }
-    result.map(|()| Written::Replaced)
+    result
 }
 
-/// `dir/.name.<pid>-<n>.tmp`: hidden, unique per process and call, never a page name.
+/// `dir/.name.<pid>-<n>.tmp`: hidden (never served), unique per process and call.
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
@@ -60,50 +54,38 @@ fn write_new(temp: &Path, bytes: &[u8]) -> Result<(), SitegenError> {
         .map_err(SitegenError::io("writing temp file", temp))
 }
 
-/// Creates `dir` and its parents if missing.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), SitegenError> {
-    fs::create_dir_all(dir).map_err(SitegenError::io("creating directory", dir))
-}
-
-/// Removes the pages `{id}.html` in `dir` whose id is not in `keep`; returns their names.
-/// Only names this crate writes are touched: anything else in the directory is left alone.
-pub(crate) fn remove_stale_pages(
-    dir: &Path,
-    keep: &HashSet<i64>,
-) -> Result<Vec<String>, SitegenError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(SitegenError::io("listing", dir)(e)),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(SitegenError::io("listing", dir))?;
-        let Some(id) = page_id(&entry.file_name().to_string_lossy()) else {
-            continue;
-        };
-        if keep.contains(&id) || entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let path = entry.path();
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                tracing::debug!(page = %path.display(), "removed page of a product no longer listed");
-                removed.push(entry.file_name().to_string_lossy().into_owned());
-            }
-            // Another render removed it first; it is gone either way.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SitegenError::io("removing stale page", path)(e)),
-        }
+/// Removes a file this crate wrote; one already gone is fine.
+pub(crate) fn remove(path: &Path) -> Result<(), SitegenError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SitegenError::io("removing", path)(e)),
     }
-    Ok(removed)
 }
 
-/// The id of a page name exactly as this crate writes it (`42.html`, not `042.html`).
-fn page_id(file_name: &str) -> Option<i64> {
-    let stem = file_name.strip_suffix(".html")?;
-    let id: i64 = stem.parse().ok()?;
-    (id.to_string() == stem).then_some(id)
+/// Held for the whole of a publish: two renders into one `dist/` (the admin's republish and a
+/// `flashsale sitegen` run, say) take turns instead of interleaving their files.
+pub(crate) struct PublishLock {
+    _file: fs::File,
+}
+
+impl PublishLock {
+    pub(crate) fn acquire(path: &Path) -> Result<PublishLock, SitegenError> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(SitegenError::io("creating directory", parent))?;
+        }
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(SitegenError::io("opening lock file", path))?;
+        file.lock().map_err(SitegenError::io(
+            "locking (another render is running?)",
+            path,
+        ))?;
+        Ok(PublishLock { _file: file })
+    }
 }
 
 #[cfg(test)]
@@ -123,27 +105,18 @@ mod tests {
     fn write_replaces_the_file_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.html");
-        assert_eq!(
-            write_atomic(&path, b"one").expect("write"),
-            Written::Replaced
-        );
-        assert_eq!(
-            write_atomic(&path, b"two").expect("write"),
-            Written::Replaced
-        );
+        write_atomic(&path, b"one").expect("write");
+        write_atomic(&path, b"two").expect("write");
         assert_eq!(fs::read(&path).expect("read"), b"two");
         assert_eq!(names(dir.path()), vec!["a.html"]);
     }
 
     #[test]
-    fn identical_bytes_leave_the_file_untouched() {
+    fn write_creates_missing_directories() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("a.html");
-        write_atomic(&path, b"same").expect("write");
-        assert_eq!(
-            write_atomic(&path, b"same").expect("write"),
-            Written::Unchanged
-        );
+        let path = dir.path().join("page/2.html");
+        write_atomic(&path, b"two").expect("write");
+        assert_eq!(fs::read(&path).expect("read"), b"two");
     }
 
     #[test]
@@ -159,46 +132,16 @@ mod tests {
     }
 
     #[test]
-    fn only_pages_of_unlisted_products_are_removed() {
+    fn the_lock_is_exclusive_and_released_on_drop() {
         let dir = tempfile::tempdir().expect("tempdir");
-        for name in [
-            "1.html",
-            "2.html",
-            "3.html",
-            "042.html",
-            "notes.txt",
-            "x.html",
-        ] {
-            fs::write(dir.path().join(name), b"x").expect("write");
-        }
-        let keep = HashSet::from([1, 3]);
-        assert_eq!(
-            remove_stale_pages(dir.path(), &keep).expect("remove"),
-            vec!["2.html"]
-        );
-        assert_eq!(
-            names(dir.path()),
-            vec!["042.html", "1.html", "3.html", "notes.txt", "x.html"]
-        );
-    }
-
-    #[test]
-    fn a_missing_directory_has_nothing_to_remove() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("product");
-        assert_eq!(
-            remove_stale_pages(&missing, &HashSet::new()).expect("ok"),
-            Vec::<String>::new()
-        );
-    }
-
-    #[test]
-    fn page_names_parse_only_in_canonical_form() {
-        assert_eq!(page_id("42.html"), Some(42));
-        assert_eq!(page_id("-3.html"), Some(-3));
-        assert_eq!(page_id("042.html"), None);
-        assert_eq!(page_id("+42.html"), None);
-        assert_eq!(page_id("42.htm"), None);
-        assert_eq!(page_id(".42.html.1-0.tmp"), None);
+        let path = dir.path().join(".flashsale/lock");
+        let held = PublishLock::acquire(&path).expect("first");
+        let other = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        assert!(other.try_lock().is_err(), "a second publish must wait");
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 }

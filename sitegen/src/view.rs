@@ -20,10 +20,61 @@ pub(crate) const PLACEHOLDER_IMAGE: &str = "/static/img/placeholder.svg";
 pub(crate) struct SiteView {
     pub shop_name: String,
     pub cooldown_secs: u64,
+    /// The public address of the site without a trailing slash (`https://shop.example`), for
+    /// the sitemap's absolute URLs; empty when unknown.
+    pub url: String,
+}
+
+/// Where a catalogue page sits among the others.
+#[derive(Debug, Serialize)]
+pub(crate) struct PagerView {
+    /// 1-based.
+    pub current: usize,
+    pub total: usize,
+    /// URL of the previous / next catalogue page; empty at either end.
+    pub prev: String,
+    pub next: String,
+}
+
+impl PagerView {
+    pub(crate) fn new(current: usize, total: usize) -> Self {
+        PagerView {
+            current,
+            total,
+            prev: if current > 1 {
+                catalogue_url(current - 1)
+            } else {
+                String::new()
+            },
+            next: if current < total {
+                catalogue_url(current + 1)
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+/// The file of catalogue page `n` (1-based): `index.html`, then `page/2.html`, ...
+pub(crate) fn catalogue_page(n: usize) -> String {
+    if n <= 1 {
+        "index.html".to_owned()
+    } else {
+        format!("page/{n}.html")
+    }
+}
+
+/// The URL of catalogue page `n`: `/`, then `/page/2`, ...
+pub(crate) fn catalogue_url(n: usize) -> String {
+    if n <= 1 {
+        "/".to_owned()
+    } else {
+        format!("/page/{n}")
+    }
 }
 
 /// One product, ready to be placed in a template.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct ProductView {
     pub id: i64,
     pub name: String,
@@ -44,7 +95,11 @@ pub(crate) struct ProductView {
 }
 
 impl ProductView {
-    pub(crate) fn new(product: &Product) -> Result<Self, SitegenError> {
+    /// `image_url` maps a vetted site path to the URL pages use (its content-hashed name).
+    pub(crate) fn new(
+        product: &Product,
+        image_url: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SitegenError> {
         let page = product_page(product.id);
         let (sale_start_rfc3339, sale_start_text) = sale_time(product.sale_start, &page)?;
         let (sale_end_rfc3339, sale_end_text) = sale_time(product.sale_end, &page)?;
@@ -52,7 +107,10 @@ impl ProductView {
             id: product.id,
             name: product.name.clone(),
             price: format_price(product.price_cents),
-            image: vet_image(&product.image),
+            image: {
+                let image = vet_image(&product.image);
+                image_url(&image).unwrap_or(image)
+            },
             paragraphs: paragraphs(&product.description),
             stock_line: stock_line(product.stock),
             sold_out: product.stock <= 0,
@@ -173,8 +231,32 @@ mod tests {
     }
 
     #[test]
+    fn site_images_get_their_hashed_url() {
+        let view = ProductView::new(&product(), |url| {
+            (url == "/static/img/phone.svg").then(|| "/static/img/phone.0123.svg".to_owned())
+        })
+        .expect("valid product");
+        assert_eq!(view.image, "/static/img/phone.0123.svg");
+    }
+
+    #[test]
+    fn catalogue_pages_link_to_their_neighbours() {
+        let first = PagerView::new(1, 3);
+        assert_eq!((first.prev.as_str(), first.next.as_str()), ("", "/page/2"));
+        let middle = PagerView::new(2, 3);
+        assert_eq!(
+            (middle.prev.as_str(), middle.next.as_str()),
+            ("/", "/page/3")
+        );
+        let last = PagerView::new(3, 3);
+        assert_eq!((last.prev.as_str(), last.next.as_str()), ("/page/2", ""));
+        assert_eq!(catalogue_page(1), "index.html");
+        assert_eq!(catalogue_page(3), "page/3.html");
+    }
+
+    #[test]
     fn description_splits_into_paragraphs() {
-        let view = ProductView::new(&product()).expect("valid product");
+        let view = ProductView::new(&product(), |_| None).expect("valid product");
         assert_eq!(view.paragraphs, vec!["First.", "Second\nline."]);
     }
 
@@ -182,7 +264,7 @@ mod tests {
     fn sale_times_are_rfc3339_or_empty() {
         let mut p = product();
         p.sale_start = Some(1_748_779_200);
-        let view = ProductView::new(&p).expect("valid product");
+        let view = ProductView::new(&p, |_| None).expect("valid product");
         assert_eq!(view.sale_start_rfc3339, "2025-06-01T12:00:00Z");
         assert_eq!(view.sale_start_text, "2025-06-01 12:00 UTC");
         assert_eq!(view.sale_end_rfc3339, "");
@@ -192,7 +274,7 @@ mod tests {
     fn a_sale_time_out_of_range_names_the_page() {
         let mut p = product();
         p.sale_end = Some(i64::MAX);
-        let err = ProductView::new(&p).expect_err("out of range");
+        let err = ProductView::new(&p, |_| None).expect_err("out of range");
         assert!(err.to_string().contains("product/7.html"), "{err}");
     }
 }

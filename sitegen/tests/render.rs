@@ -21,11 +21,7 @@ fn product(id: i64, name: &str) -> Product {
 }
 
 fn options(dist: &Path) -> SiteOptions {
-    SiteOptions {
-        dist: dist.to_path_buf(),
-        cooldown_secs: 10,
-        shop_name: "Test Shop".to_owned(),
-    }
+    SiteOptions::new(dist, 10, "Test Shop")
 }
 
 fn render(products: &[Product], dist: &Path) -> RenderSummary {
@@ -34,6 +30,20 @@ fn render(products: &[Product], dist: &Path) -> RenderSummary {
 
 fn read(dist: &Path, page: &str) -> String {
     fs::read_to_string(dist.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"))
+}
+
+/// The URL in `html` that starts with `prefix`, has 16 hex digits, then `suffix`.
+fn hashed_ref(html: &str, prefix: &str, suffix: &str) -> String {
+    let start = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {html}"));
+    let rest = &html[start + prefix.len()..];
+    let hex = &rest[..16];
+    assert!(
+        hex.chars().all(|c| c.is_ascii_hexdigit()) && rest[16..].starts_with(suffix),
+        "{prefix}... is not content-hashed in {html}"
+    );
+    format!("{prefix}{hex}{suffix}")
 }
 
 /// Every file under `dir`, relative to it, sorted.
@@ -84,14 +94,20 @@ mod pages {
             "static/img/headphones.svg",
             "static/img/watch.svg",
             "static/img/sneakers.svg",
+            "sitemap.xml",
+            "index.html.gz",
+            "index.html.br",
+            "product/1.html.br",
+            ".flashsale/manifest.txt",
         ] {
             assert!(
                 written.iter().any(|f| f == page),
                 "{page} missing from {written:?}"
             );
         }
-        // index + 2 products + login + register + order + 404
-        assert_eq!(summary.rendered, 7);
+        // index + 2 products + login + register + order + 404 + sitemap, and 11 assets twice.
+        assert_eq!(summary.rendered, 8 + 22);
+        assert_eq!(summary.changed.len(), summary.rendered);
         assert_eq!(summary.unchanged, 0);
         assert_eq!(summary.removed, 0);
     }
@@ -111,7 +127,7 @@ mod pages {
         assert!(index.contains(">Watch</a>"));
         assert!(index.contains("0.05"));
         assert!(index.contains("12.34"));
-        assert!(index.contains("watch.svg"));
+        hashed_ref(&index, "/static/img/watch.", ".svg");
         assert!(index.contains("Test Shop"));
     }
 
@@ -140,7 +156,11 @@ mod pages {
         assert!(page.contains(r#"<span id="stock-remaining">10 left</span>"#));
         assert!(page.contains("12.34"));
         assert!(page.contains("All about Phone."));
-        assert!(page.contains(r#"src="/static/buy.js""#));
+        let script = hashed_ref(&page, "/static/buy.", ".js");
+        assert_eq!(
+            fs::read(dir.path().join(&script[1..])).expect("hashed script exists"),
+            fs::read(dir.path().join("static/buy.js")).expect("plain script exists")
+        );
         // Data travels in attributes only: no inline script.
         assert!(!page.contains("<script>"));
     }
@@ -183,7 +203,7 @@ mod pages {
         render(&[], dir.path());
         let order = read(dir.path(), "order.html");
         assert!(order.contains(r#"id="order-status""#));
-        assert!(order.contains(r#"src="/static/order.js""#));
+        hashed_ref(&order, "/static/order.", ".js");
     }
 }
 
@@ -203,22 +223,32 @@ mod escaping {
         };
         render_site(&[evil], &shop).expect("render");
 
+        let pages: Vec<String> = files(dir.path())
+            .into_iter()
+            .filter(|f| f.ends_with(".html"))
+            .collect();
+        assert_eq!(pages.len(), 6, "{pages:?}");
+        for page in &pages {
+            let html = read(dir.path(), page);
+            assert!(!html.contains("<i>Shop"), "{page}: raw shop name");
+            assert!(html.contains("&lt;i&gt;Shop&lt;/i&gt;"), "{page}");
+        }
         for page in ["index.html", "product/666.html"] {
             let html = read(dir.path(), page);
             assert!(!html.contains("<script>alert(1)"), "{page}: raw name");
             assert!(!html.contains(r#"" onerror="#), "{page}: raw image URL");
             assert!(!html.contains("<i>Shop"), "{page}: raw shop name");
             assert!(
-                html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"),
+                html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
                 "{page}: {html}"
             );
             assert!(html.contains("&quot; onerror=&quot;alert(1)"), "{page}");
-            assert!(html.contains("&lt;i&gt;Shop&lt;&#x2F;i&gt;"), "{page}");
+            assert!(html.contains("&lt;i&gt;Shop&lt;/i&gt;"), "{page}");
         }
         let page = read(dir.path(), "product/666.html");
         assert!(!page.contains("<b>claims"));
         assert!(
-            page.contains("&lt;b&gt;claims&lt;&#x2F;b&gt; &amp; more"),
+            page.contains("&lt;b&gt;claims&lt;/b&gt; &amp; more"),
             "{page}"
         );
     }
@@ -231,7 +261,7 @@ mod escaping {
         render(&[evil], dir.path());
         let page = read(dir.path(), "product/1.html");
         assert!(!page.contains("javascript:"), "{page}");
-        assert!(page.contains("placeholder.svg"));
+        hashed_ref(&page, "/static/img/placeholder.", ".svg");
     }
 }
 
@@ -320,5 +350,224 @@ mod errors {
         fs::create_dir_all(dir.path().join("product/5.html/x")).expect("mkdir");
         let err = render_site(&[product(5, "A")], &options(dir.path())).expect_err("blocked");
         assert!(err.to_string().contains("5.html"), "{err}");
+    }
+}
+
+// The manifest: only what changed is rendered again.
+mod incremental {
+    use super::*;
+    use flashsale_sitegen::Site;
+
+    fn catalogue(n: i64) -> Vec<Product> {
+        (1..=n)
+            .map(|id| product(id, &format!("Item {id}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_rerun_with_nothing_changed_renders_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = render(&catalogue(30), dir.path());
+        let again = render(&catalogue(30), dir.path());
+        assert_eq!(again.rendered, 0, "{:?}", again.changed);
+        assert_eq!(again.removed, 0);
+        assert_eq!(again.unchanged, first.rendered);
+    }
+
+    #[test]
+    fn editing_one_product_renders_its_page_and_its_catalogue_page_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        render(&catalogue(60), dir.path());
+        let mut products = catalogue(60);
+        products[29].price_cents = 1; // product 30: on catalogue page 2
+        let summary = render(&products, dir.path());
+        let mut changed = summary.changed.clone();
+        changed.sort();
+        assert_eq!(changed, vec!["page/2.html", "product/30.html"]);
+        assert!(read(dir.path(), "product/30.html").contains("0.01"));
+        assert!(read(dir.path(), "page/2.html").contains("0.01"));
+    }
+
+    #[test]
+    fn a_removed_product_takes_its_twins_and_surplus_catalogue_pages_along() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        render(&catalogue(60), dir.path());
+        assert!(dir.path().join("page/3.html.gz").exists());
+        let summary = render(&catalogue(10), dir.path());
+        assert_eq!(summary.removed, 50 + 2, "{:?}", summary.changed);
+        for gone in [
+            "product/11.html",
+            "product/11.html.gz",
+            "product/11.html.br",
+            "page/2.html",
+            "page/3.html.br",
+        ] {
+            assert!(!dir.path().join(gone).exists(), "{gone} survived");
+        }
+        let sitemap = read(dir.path(), "sitemap.xml");
+        assert!(!sitemap.contains("/product/11.html"));
+    }
+
+    #[test]
+    fn the_catalogue_is_paged_with_links_both_ways() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        render(&catalogue(50), dir.path());
+        let first = read(dir.path(), "index.html");
+        assert!(first.contains(r#"href="/page/2""#), "{first}");
+        assert!(first.contains("Page 1 of 3"));
+        assert_eq!(first.matches("class=\"card\"").count(), 24);
+        let last = read(dir.path(), "page/3.html");
+        assert!(last.contains(r#"href="/page/2""#));
+        assert_eq!(last.matches("class=\"card\"").count(), 2);
+        assert!(last.contains("Item 50"));
+    }
+
+    #[test]
+    fn the_sitemap_lists_every_page_with_the_site_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = options(dir.path());
+        opts.site_url = "https://shop.example/".to_owned();
+        render_site(&catalogue(30), &opts).expect("render");
+        let sitemap = read(dir.path(), "sitemap.xml");
+        assert!(sitemap.starts_with("<?xml"), "{sitemap}");
+        for url in [
+            "<loc>https://shop.example/</loc>",
+            "<loc>https://shop.example/page/2</loc>",
+            "<loc>https://shop.example/product/1.html</loc>",
+            "<loc>https://shop.example/product/30.html</loc>",
+        ] {
+            assert!(sitemap.contains(url), "{url} missing: {sitemap}");
+        }
+    }
+
+    #[test]
+    fn twins_hold_the_same_page_compressed() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().expect("tempdir");
+        render(&catalogue(3), dir.path());
+        let plain = fs::read(dir.path().join("product/2.html")).expect("page");
+        let mut gunzipped = Vec::new();
+        flate2::read::GzDecoder::new(
+            fs::read(dir.path().join("product/2.html.gz"))
+                .expect("gz")
+                .as_slice(),
+        )
+        .read_to_end(&mut gunzipped)
+        .expect("gunzip");
+        assert_eq!(gunzipped, plain);
+        let mut unbrotlied = Vec::new();
+        brotli::BrotliDecompress(
+            &mut fs::read(dir.path().join("product/2.html.br"))
+                .expect("br")
+                .as_slice(),
+            &mut unbrotlied,
+        )
+        .expect("unbrotli");
+        assert_eq!(unbrotlied, plain);
+    }
+
+    #[test]
+    fn a_changed_asset_gets_a_new_name_and_the_old_one_lives_one_publish_more() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let theme = tempfile::tempdir().expect("theme dir");
+        copy_builtin_theme(theme.path());
+        let dist = dir.path().join("dist");
+        let mut opts = options(&dist);
+        opts.templates = Some(theme.path().to_path_buf());
+
+        render_site(&catalogue(2), &opts).expect("first");
+        let old_css = hashed_ref(&read(&dist, "index.html"), "/static/style.", ".css");
+
+        fs::write(theme.path().join("static/style.css"), "body { color: red }").expect("edit");
+        let summary = render_site(&catalogue(2), &opts).expect("second");
+        let new_css = hashed_ref(&read(&dist, "index.html"), "/static/style.", ".css");
+        assert_ne!(old_css, new_css);
+        assert!(
+            summary.changed.iter().any(|c| c == "product/1.html"),
+            "a theme change renders every page"
+        );
+        assert!(
+            dist.join(&old_css[1..]).exists(),
+            "cached pages still find the old stylesheet"
+        );
+
+        fs::write(
+            theme.path().join("index.html"),
+            fs::read_to_string(theme.path().join("index.html")).expect("read") + "\n",
+        )
+        .expect("edit");
+        render_site(&catalogue(2), &opts).expect("third");
+        assert!(
+            !dist.join(&old_css[1..]).exists(),
+            "retired a publish ago, now gone"
+        );
+        assert!(dist.join(&new_css[1..]).exists());
+    }
+
+    #[test]
+    fn a_site_kept_open_republishes_one_edit_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut site = Site::open(options(dir.path())).expect("open");
+        site.publish(&catalogue(100)).expect("publish");
+
+        let mut edited = product(77, "Renamed");
+        edited.stock = 0;
+        let summary = site.publish_changes(&[edited], &[]).expect("edit");
+        let mut changed = summary.changed.clone();
+        changed.sort();
+        assert_eq!(changed, vec!["page/4.html", "product/77.html"]);
+        assert!(read(dir.path(), "product/77.html").contains("Sold out"));
+
+        let summary = site.publish_changes(&[], &[100]).expect("remove");
+        assert!(summary.changed.iter().any(|c| c == "product/100.html"));
+        assert!(!dir.path().join("product/100.html").exists());
+
+        // A fresh render agrees with what the open site published: nothing left to do.
+        let mut all = catalogue(99);
+        all[76] = product(77, "Renamed");
+        all[76].stock = 0;
+        assert_eq!(render(&all, dir.path()).rendered, 0);
+    }
+
+    #[test]
+    fn a_reader_never_sees_half_a_page() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let long = |name: &str| {
+            let mut p = product(1, name);
+            p.description = format!("{name} ").repeat(5_000);
+            p
+        };
+        render(&[long("Alpha")], dir.path());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..12 {
+                    render(
+                        &[long(if i % 2 == 0 { "Bravo" } else { "Alpha" })],
+                        dir.path(),
+                    );
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || reads < 10 {
+                let page = read(dir.path(), "product/1.html");
+                assert!(
+                    page.trim_end().ends_with("</html>"),
+                    "a half-written page was read"
+                );
+                reads += 1;
+            }
+        });
+    }
+
+    /// The built-in theme as a directory, as a shop would start its own.
+    fn copy_builtin_theme(to: &Path) {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../site-templates");
+        for file in files(&from) {
+            let target = to.join(&file);
+            fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            fs::copy(from.join(&file), target).expect("copy");
+        }
     }
 }
