@@ -170,13 +170,20 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// How the site is rendered, from the config.
+pub fn site_options(config: &Config) -> flashsale_sitegen::SiteOptions {
+    let mut site = flashsale_sitegen::SiteOptions::new(
+        config.dist.clone(),
+        config.cooldown_secs,
+        config.shop_name.clone(),
+    );
+    site.site_url = config.site_url();
+    site
+}
+
 async fn render_site(config: &Config, db: &Db) -> anyhow::Result<()> {
     let products = db.list_products().await?;
-    let site = flashsale_sitegen::SiteOptions {
-        dist: config.dist.clone(),
-        cooldown_secs: config.cooldown_secs,
-        shop_name: config.shop_name.clone(),
-    };
+    let site = site_options(config);
     let rendered =
         tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
             .await?

@@ -73,6 +73,10 @@ pub struct Config {
     pub gateway_threads: usize,
     /// The shop's name on every page.
     pub shop_name: String,
+    /// The shop's public address (`https://shop.example`), for the sitemap's absolute URLs;
+    /// `http://{gateway_listen}` when unset.
+    #[serde(deserialize_with = "opt_text")]
+    pub site_url: Option<String>,
 }
 
 impl Default for Config {
@@ -101,6 +105,17 @@ impl Default for Config {
             worker_batch: 200,
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
+            site_url: None,
+        }
+    }
+}
+
+impl Config {
+    /// The public address of the shop, without a trailing slash.
+    pub fn site_url(&self) -> String {
+        match &self.site_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.gateway_listen),
         }
     }
 }
@@ -133,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("worker_batch", &self.worker_batch)
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
+            .field("site_url", &self.site_url)
             .finish()
     }
 }

@@ -100,7 +100,7 @@ pub fn parse_top(text: &str) -> Result<BTreeMap<String, ShardEntry>, ManifestErr
         return Err(ManifestError::NotAManifest);
     }
     let mut shards = BTreeMap::new();
-    for (n, line) in lines.enumerate() {
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
         let bad = |reason| ManifestError::BadLine {
             line: n + 2,
             reason,
@@ -140,7 +140,7 @@ pub fn write_shard(files: &BTreeMap<String, FileEntry>) -> String {
 
 pub fn parse_shard(text: &str) -> Result<BTreeMap<String, FileEntry>, ManifestError> {
     let mut files = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let bad = |reason| ManifestError::BadLine {
             line: n + 1,
             reason,

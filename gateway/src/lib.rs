@@ -2,7 +2,8 @@
 //!
 //! - [`server`]: starts the pingora server on its threads and stops it on request.
 //! - [`proxy`]: the `ProxyHttp` implementation: routes each request to its handler.
-//! - [`static_files`]: serves `dist/`, and nothing outside it.
+//! - [`static_files`]: serves `dist/` from memory, and nothing outside it.
+//! - `site_snapshot`: loads each publish of `dist/` whole, checked against its manifest.
 //! - [`accounts`]: register, log in (the `uid` + `sign` cookies), log out.
 //! - [`password`]: slow password hashing, bounded and off the async threads.
 //! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
@@ -28,6 +29,7 @@ pub mod reply;
 pub mod request;
 pub mod server;
 pub mod shop;
+mod site_snapshot;
 pub mod static_files;
 
 pub use error::StartError;

@@ -7,6 +7,7 @@ use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
 use crate::shop::Shop;
+use crate::static_files::Conditions;
 use crate::{accounts, orders};
 use async_trait::async_trait;
 use flashsale_core::domain::now_unix;
@@ -97,13 +98,13 @@ impl Gateway {
             },
             p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
             _ if read_only => {
-                let if_none_match = session
-                    .req_header()
-                    .headers
-                    .get("if-none-match")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                self.shop.site.serve(&path, if_none_match.as_deref()).await
+                let headers = &session.req_header().headers;
+                let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                let conditions = Conditions {
+                    if_none_match: header("if-none-match"),
+                    accept_encoding: header("accept-encoding"),
+                };
+                self.shop.site.serve(&path, conditions)
             }
             _ => Reply::text(405, "method not allowed").header("Allow", "GET, HEAD"),
         };
@@ -198,7 +199,7 @@ impl Gateway {
         match self.shop.stock.remaining(product_id).await {
             Ok(Some(n)) => {
                 Reply::json(200, json!({"productId": product_id, "remaining": n.max(0)}))
-                    .header("Cache-Control", "public, max-age=1")
+                    .replace_header("Cache-Control", "public, max-age=1")
             }
             Ok(None) | Err(_) => Reply::json(503, json!({"result": "unavailable"})),
         }

@@ -70,9 +70,16 @@ impl Reply {
         self.result
     }
 
+    /// Adds a header (several `Set-Cookie` may go out).
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Sets a header, replacing any of that name added before.
+    pub fn replace_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.header(name, value)
     }
 
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {

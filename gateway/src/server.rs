@@ -17,6 +17,8 @@ use tokio::sync::watch;
 
 /// How often the catalogue is reloaded and expired cooldowns are forgotten.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
+/// How soon a new publish of the site is served: one stat of the manifest per tick.
+const SITE_POLL_EVERY: Duration = Duration::from_millis(250);
 /// How often each ring peer is asked `/healthz`, and how long it has to answer.
 const PEER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const PEER_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -118,6 +120,10 @@ pub fn spawn(
             },
         ));
     }
+    server.add_service(background_service(
+        "site reload",
+        SiteReload { shop: shop.clone() },
+    ));
     server.add_service(background_service("housekeeping", Housekeeping { shop }));
 
     let (stop, stopped) = watch::channel(false);
@@ -175,6 +181,39 @@ impl BackgroundService for Housekeeping {
             let now = Instant::now();
             self.shop.cooldown.sweep(now);
             self.shop.pending.sweep(now);
+        }
+    }
+}
+
+/// Picks up each new publish of `dist/` without a restart (see `static_files`).
+struct SiteReload {
+    shop: Arc<Shop>,
+}
+
+#[async_trait]
+impl BackgroundService for SiteReload {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(SITE_POLL_EVERY);
+        let mut complained = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            // Reading a publish is file IO: off the request threads.
+            let shop = self.shop.clone();
+            match tokio::task::spawn_blocking(move || shop.site.reload()).await {
+                Ok(Ok(_)) => complained = false,
+                Ok(Err(why)) if !complained => {
+                    tracing::warn!(
+                        why,
+                        "could not load the new publish of the site; still serving the last one"
+                    );
+                    complained = true;
+                }
+                Ok(Err(_)) => {}
+                Err(e) => tracing::warn!(error = %e, "site reload task failed"),
+            }
         }
     }
 }

@@ -1,105 +1,292 @@
-//! Serving the generated site from `dist/`, and nothing outside it.
+//! Serving the generated site from memory, and nothing outside `dist/`.
+//!
+//! The whole published site is held in memory ([`crate::site_snapshot`]) and swapped whole
+//! when a new publish appears, so a shopper never gets a mix of two publishes and a page
+//! costs no disk read. Each answer carries `Content-Type`, a strong `ETag` (`304` on
+//! `If-None-Match`), `Cache-Control` (a year and `immutable` for content-hashed assets, ten
+//! seconds for pages), and the `.br` / `.gz` twin sitegen wrote when the client accepts it,
+//! with `Vary: Accept-Encoding`.
 //!
 //! A URL path is percent-decoded once, then refused if any segment is `.`, `..` or hidden, or
-//! if it holds a backslash or NUL; what remains is joined to the root and canonicalised, and
-//! must still lie under the canonical root (so a symlink cannot lead out).
+//! if it holds a backslash or NUL; what remains must name a file of the snapshot, which holds
+//! only files under `dist/`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use percent_encoding::percent_decode_str;
 
 use crate::reply::Reply;
-use percent_encoding::percent_decode_str;
-use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use crate::site_snapshot::{LoadError, Snapshot};
+
+/// Pages and the sitemap: short, so a republish reaches shoppers within seconds.
+pub const CACHE_PAGE: &str = "public, max-age=10";
+/// Content-hashed assets: a changed asset is a new URL, so the old one never changes.
+pub const CACHE_HASHED: &str = "public, max-age=31536000, immutable";
+/// Everything else (favicon, plain asset names).
+pub const CACHE_OTHER: &str = "public, max-age=300";
+/// The 404 page.
+pub const CACHE_MISSING: &str = "no-cache";
 
 pub struct StaticFiles {
     root: PathBuf,
+    site: RwLock<Arc<Site>>,
+}
+
+/// A snapshot with each file's answer prepared.
+struct Site {
+    snapshot: Snapshot,
+    entries: HashMap<String, Arc<Entry>>,
+}
+
+struct Entry {
+    content_type: String,
+    cache_control: &'static str,
+    plain: Variant,
+    gzip: Option<Variant>,
+    brotli: Option<Variant>,
+}
+
+struct Variant {
+    bytes: Bytes,
+    etag: String,
+}
+
+/// The request headers static serving looks at.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Conditions<'a> {
+    pub if_none_match: Option<&'a str>,
+    pub accept_encoding: Option<&'a str>,
 }
 
 impl StaticFiles {
+    /// Loads what `root` holds now; an unreadable or missing site starts empty (and is
+    /// picked up by [`StaticFiles::reload`] once it appears).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        StaticFiles { root: root.into() }
+        let files = StaticFiles {
+            root: root.into(),
+            site: RwLock::new(Arc::new(Site::prepare(Snapshot::empty()))),
+        };
+        if let Err(e) = files.reload() {
+            tracing::warn!(dist = %files.root.display(), error = %e, "could not load the site yet");
+        }
+        files
     }
 
-    /// The file a URL path names, if it is a file inside the root.
+    /// Loads a new publish if there is one. `Ok(true)` when the site changed.
+    pub fn reload(&self) -> Result<bool, String> {
+        let current = self.current();
+        match Snapshot::load(&self.root, &current.snapshot) {
+            Ok(Some(snapshot)) => {
+                let site = Arc::new(Site::prepare(snapshot));
+                let files = site.entries.len();
+                match self.site.write() {
+                    Ok(mut guard) => *guard = site,
+                    Err(poisoned) => *poisoned.into_inner() = site,
+                }
+                tracing::info!(dist = %self.root.display(), files, "serving a new publish of the site");
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(LoadError::Racing(why)) => {
+                tracing::debug!(why, "a publish is being written; trying again shortly");
+                Ok(false)
+            }
+            Err(LoadError::Broken(why)) => Err(why),
+        }
+    }
+
+    fn current(&self) -> Arc<Site> {
+        match self.site.read() {
+            Ok(site) => site.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The file a URL path names, if it is a file of the site.
     pub fn resolve(&self, url_path: &str) -> Option<PathBuf> {
+        let site = self.current();
+        site.find(url_path).map(|(key, _)| self.root.join(key))
+    }
+
+    /// The reply for a `GET`/`HEAD` of `url_path`: the file, a `304`, or the site's 404 page.
+    pub fn serve(&self, url_path: &str, conditions: Conditions<'_>) -> Reply {
+        let site = self.current();
+        match site.find(url_path) {
+            Some((_, entry)) => entry.reply(200, conditions),
+            None => site.not_found(conditions),
+        }
+    }
+
+    pub fn not_found(&self) -> Reply {
+        self.current().not_found(Conditions::default())
+    }
+}
+
+impl Site {
+    fn prepare(snapshot: Snapshot) -> Site {
+        let files = &snapshot.files;
+        let variant = |key: &str| {
+            files.get(key).map(|blob| Variant {
+                bytes: blob.bytes.clone(),
+                etag: format!("\"{:016x}\"", blob.hash),
+            })
+        };
+        let entries = files
+            .keys()
+            .filter_map(|key| {
+                let plain = variant(key)?;
+                Some((
+                    key.clone(),
+                    Arc::new(Entry {
+                        content_type: content_type(key),
+                        cache_control: cache_control(key),
+                        gzip: variant(&format!("{key}.gz")),
+                        brotli: variant(&format!("{key}.br")),
+                        plain,
+                    }),
+                ))
+            })
+            .collect();
+        Site { snapshot, entries }
+    }
+
+    fn find(&self, url_path: &str) -> Option<(&str, &Arc<Entry>)> {
         let relative = safe_relative(url_path)?;
-        let root = self.root.canonicalize().ok()?;
-        let candidates: Vec<PathBuf> = if relative.as_os_str().is_empty() {
-            vec![PathBuf::from("index.html")]
-        } else if url_path.ends_with('/') {
-            vec![relative.join("index.html")]
-        } else if relative.extension().is_none() {
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        let candidates: Vec<String> = if relative.is_empty() {
+            vec!["index.html".to_owned()]
+        } else if url_path
+            .split(['?', '#'])
+            .next()
+            .is_some_and(|p| p.ends_with('/'))
+        {
+            vec![format!("{relative}/index.html")]
+        } else if Path::new(&relative).extension().is_none() {
             // Pretty URLs: /user/login -> user/login.html.
             vec![
-                relative.with_extension("html"),
-                relative.join("index.html"),
+                format!("{relative}.html"),
+                format!("{relative}/index.html"),
                 relative.clone(),
             ]
         } else {
             vec![relative]
         };
-        candidates.into_iter().find_map(|c| {
-            let full = root.join(c).canonicalize().ok()?;
-            (full.starts_with(&root) && full.is_file()).then_some(full)
-        })
+        candidates
+            .iter()
+            .find_map(|c| self.entries.get_key_value(c.as_str()))
+            .map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The reply for a `GET`/`HEAD` of `url_path`: the file, a `304`, or the site's 404 page.
-    pub async fn serve(&self, url_path: &str, if_none_match: Option<&str>) -> Reply {
-        match self.resolve(url_path) {
-            Some(path) => match file_reply(&path, if_none_match).await {
-                Ok(reply) => reply,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not read a file of the site");
-                    Reply::text(500, "internal error")
-                }
-            },
-            None => self.not_found().await,
-        }
-    }
-
-    pub async fn not_found(&self) -> Reply {
-        match tokio::fs::read(self.root.join("404.html")).await {
-            Ok(page) => Reply::new(404)
-                .header("Content-Type", "text/html; charset=utf-8")
-                .header("Cache-Control", "no-cache")
-                .body(page),
-            Err(_) => Reply::text(404, "not found"),
+    fn not_found(&self, conditions: Conditions<'_>) -> Reply {
+        match self.entries.get("404.html") {
+            Some(page) => {
+                let conditions = Conditions {
+                    if_none_match: None,
+                    ..conditions
+                };
+                page.reply(404, conditions)
+                    .replace_header("Cache-Control", CACHE_MISSING)
+            }
+            None => Reply::text(404, "not found").header("Cache-Control", CACHE_MISSING),
         }
     }
 }
 
-async fn file_reply(path: &Path, if_none_match: Option<&str>) -> std::io::Result<Reply> {
-    let meta = tokio::fs::metadata(path).await?;
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let etag = format!("W/\"{:x}-{:x}\"", meta.len(), modified);
-    let content_type = content_type(path);
-    // Pages change on republish, so browsers revalidate them often; assets rarely change.
-    let cache = if content_type.starts_with("text/html") {
-        "public, max-age=5"
+impl Entry {
+    fn reply(&self, status: u16, conditions: Conditions<'_>) -> Reply {
+        let accepted = conditions.accept_encoding;
+        let (variant, encoding) = match (&self.brotli, &self.gzip) {
+            (Some(br), _) if accepts(accepted, "br") => (br, Some("br")),
+            (_, Some(gz)) if accepts(accepted, "gzip") => (gz, Some("gzip")),
+            _ => (&self.plain, None),
+        };
+        let mut reply = Reply::new(status)
+            .header("ETag", variant.etag.clone())
+            .header("Cache-Control", self.cache_control);
+        if self.gzip.is_some() || self.brotli.is_some() {
+            reply = reply.header("Vary", "Accept-Encoding");
+        }
+        if status == 200
+            && conditions
+                .if_none_match
+                .is_some_and(|tags| etag_matches(tags, &variant.etag))
+        {
+            reply.status = 304;
+            return reply;
+        }
+        reply = reply.header("Content-Type", self.content_type.clone());
+        if let Some(encoding) = encoding {
+            reply = reply.header("Content-Encoding", encoding);
+        }
+        reply.body(variant.bytes.clone())
+    }
+}
+
+/// Whether `Accept-Encoding` lists `coding` (or `*`) with a non-zero quality.
+fn accepts(accept_encoding: Option<&str>, coding: &str) -> bool {
+    let Some(header) = accept_encoding else {
+        return false;
+    };
+    header.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let zero = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (name.eq_ignore_ascii_case(coding) || name == "*") && !zero
+    })
+}
+
+/// `If-None-Match` with the weak comparison RFC 9110 asks for.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').any(|tag| {
+        let tag = tag.trim();
+        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
+    })
+}
+
+fn cache_control(key: &str) -> &'static str {
+    if key.ends_with(".html") || key.ends_with(".xml") {
+        CACHE_PAGE
+    } else if is_hashed_asset(key) {
+        CACHE_HASHED
     } else {
-        "public, max-age=3600"
-    };
-    let base = |status| {
-        Reply::new(status)
-            .header("ETag", etag.clone())
-            .header("Cache-Control", cache)
-    };
-    if if_none_match
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return Ok(base(304));
+        CACHE_OTHER
     }
-    let bytes = tokio::fs::read(path).await?;
-    Ok(base(200).header("Content-Type", content_type).body(bytes))
 }
 
-fn content_type(path: &Path) -> String {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    if mime.type_() == "text" || mime.subtype() == "javascript" || mime.subtype() == "json" {
+/// `static/…/name.<16 hex>.ext`, as sitegen names assets after their content.
+pub fn is_hashed_asset(key: &str) -> bool {
+    if !key.starts_with("static/") {
+        return false;
+    }
+    let file = key.rsplit('/').next().unwrap_or("");
+    let mut parts = file.rsplit('.');
+    let (Some(_ext), Some(hash)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn content_type(key: &str) -> String {
+    if key.ends_with(".gz") {
+        return "application/gzip".to_owned();
+    }
+    if key.ends_with(".br") {
+        return "application/octet-stream".to_owned();
+    }
+    let mime = mime_guess::from_path(key).first_or_octet_stream();
+    if mime.type_() == "text"
+        || mime.subtype() == "javascript"
+        || mime.subtype() == "json"
+        || mime.subtype() == "xml"
+    {
         format!("{mime}; charset=utf-8")
     } else {
         mime.to_string()

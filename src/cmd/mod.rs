@@ -38,8 +38,9 @@ pub enum Command {
     /// Run the whole shop in one process: SQLite under data/, in-memory stock and queue, the
     /// demo catalogue on first run, the site rendered into dist/, the gateway on :8080.
     Up,
-    /// Render the catalogue from the database into dist/.
-    Sitegen,
+    /// Render the catalogue from the database into dist/, incrementally: only pages whose
+    /// product, template or asset changed since the last render are written.
+    Sitegen(sitegen::Args),
     /// Run the gateway alone (scale-out deployments). SIGHUP reloads ring_nodes from the
     /// config file without a restart.
     Gateway,
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up => up::run(&config).await,
-            Command::Sitegen => sitegen::run(&config).await,
+            Command::Sitegen(args) => sitegen::run(&config, args).await,
             Command::Gateway => gateway::run(&config, file.as_deref()).await,
             Command::Worker => worker::run(&config).await,
             Command::Admin => admin::run(&config).await,

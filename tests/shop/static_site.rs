@@ -149,3 +149,60 @@ async fn unknown_pages_get_the_site_404() {
         .expect("put");
     assert_eq!(r.status(), 405);
 }
+
+#[tokio::test]
+async fn a_republish_is_served_without_a_restart_compressed_when_accepted() {
+    let shop = TestShop::start(&[product("Phone", 5)], 10).await;
+    let id = shop.product_ids[0];
+    let url = format!("{}/product/{id}.html", shop.url);
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .build()
+        .expect("client");
+
+    let br = client
+        .get(&url)
+        .header("Accept-Encoding", "br")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["vary"], "Accept-Encoding");
+    let head = client
+        .head(&url)
+        .header("Accept-Encoding", "br")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.headers()["content-length"],
+        br.bytes().await.expect("body").len().to_string().as_str(),
+        "HEAD announces the length GET sends"
+    );
+
+    // The shop staff rename the product and republish: the running gateway serves it.
+    let mut products = shop.db().list_products().await.expect("products");
+    products[0].name = "Phone, now in blue".into();
+    flashsale_sitegen::render_site(&products, &flashsale::stack::site_options(&shop.config))
+        .expect("republish");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let page = client
+            .get(&url)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        if page.contains("Phone, now in blue") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the republish was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
