@@ -1,0 +1,388 @@
+//! Debian's nginx with `deploy/nginx.conf` in front of a running gateway: the static site as
+//! the gateway serves it, and the dynamic paths answered by the gateway through nginx.
+//!
+//! Assertions marked PENDING(lead) hold only once the lead's gateway and sitegen changes are
+//! merged (the new cache headers, `Vary`, content-hashed assets, sitemap.xml, and the `.gz`
+//! and `.br` files beside every text file): they check the contract nginx.conf implements.
+
+use crate::util::{Nginx, Shop};
+use flashsale_testkit::{free_port, TcpProxy};
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Response};
+use std::path::Path;
+use std::time::Duration;
+
+fn plain_client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A browser: keeps cookies, does not follow redirects (the tests check them).
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn get(client: &Client, url: &str, accept_encoding: Option<&str>) -> Response {
+    let mut request = client.get(url);
+    if let Some(encodings) = accept_encoding {
+        request = request.header("Accept-Encoding", encodings);
+    }
+    request.send().await.expect("GET")
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// What a client sees of a static answer, to compare nginx's with the gateway's.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    body: Vec<u8>,
+}
+
+async fn seen(client: &Client, url: &str) -> Seen {
+    let r = get(client, url, None).await;
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Seen {
+        status,
+        content_type: header(&headers, "content-type").map(String::from),
+        cache_control: header(&headers, "cache-control").map(String::from),
+        body: r.bytes().await.expect("body").to_vec(),
+    }
+}
+
+/// A content-hashed asset of the rendered site: `static/<stem>.<16 lowercase hex>.<ext>`.
+fn hashed_asset(dist: &Path) -> Option<String> {
+    let is_hash =
+        |s: &str| s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    std::fs::read_dir(dist.join("static"))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|name| {
+            let parts: Vec<&str> = name.split('.').collect();
+            parts.len() == 3 && is_hash(parts[1])
+        })
+        .map(|name| format!("/static/{name}"))
+}
+
+#[tokio::test]
+async fn static_pages_are_the_gateways_bytes_and_types() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let client = plain_client();
+    let product = format!("/product/{}.html", shop.product_id);
+    for path in [
+        "/",
+        product.as_str(),
+        "/user/login",
+        "/user/register",
+        "/static/style.css",
+        "/static/img/phone.svg",
+    ] {
+        let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
+        let from_gateway = seen(&client, &format!("{}{path}", shop.url)).await;
+        assert_eq!(from_nginx.status, 200, "{path} through nginx");
+        assert_eq!(from_nginx.body, from_gateway.body, "{path}: other bytes");
+        assert_eq!(
+            from_nginx.content_type, from_gateway.content_type,
+            "{path}: another Content-Type"
+        );
+    }
+    let page = seen(&client, &format!("{}{product}", nginx.url)).await;
+    let page = String::from_utf8_lossy(&page.body);
+    assert!(
+        page.contains("Phone") && page.contains("id=\"buy\""),
+        "{page}"
+    );
+
+    // Anything else is the site's 404 page, never cached.
+    let not_found = std::fs::read(shop.dist.join("404.html")).expect("404.html");
+    for path in ["/nope", "/product/999.html", "/static/", "/.hidden"] {
+        let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
+        assert_eq!(from_nginx.status, 404, "{path} through nginx");
+        assert_eq!(
+            from_nginx.cache_control.as_deref(),
+            Some("no-cache"),
+            "{path}"
+        );
+        assert_eq!(
+            from_nginx.body, not_found,
+            "{path}: not the site's 404 page"
+        );
+    }
+    // Nothing outside dist/: the shop's database lies right beside it. nginx refuses some of
+    // these as bad requests (400) before looking.
+    for path in [
+        "/../shop.db",
+        "/%2e%2e/shop.db",
+        "/product/..%2f..%2fshop.db",
+        "/product/%2e%2e/%2e%2e/shop.db",
+    ] {
+        let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
+        assert!(
+            [400, 404].contains(&from_nginx.status),
+            "{path} through nginx: {}",
+            from_nginx.status
+        );
+        assert!(
+            !from_nginx.body.starts_with(b"SQLite format"),
+            "{path} served the database"
+        );
+    }
+    let from_gateway = seen(&client, &format!("{}/nope", shop.url)).await;
+    let from_nginx = seen(&client, &format!("{}/nope", nginx.url)).await;
+    assert_eq!(from_nginx.cache_control, from_gateway.cache_control);
+}
+
+#[tokio::test]
+async fn cache_headers_are_the_gateways() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let client = plain_client();
+    let product = format!("/product/{}.html", shop.product_id);
+    let page = "public, max-age=10";
+    let other = "public, max-age=300";
+    let immutable = "public, max-age=31536000, immutable";
+    // PENDING(lead): sitegen renders content-hashed assets.
+    let asset = hashed_asset(&shop.dist).unwrap_or_else(|| {
+        panic!(
+            "no content-hashed asset (static/<stem>.<16 hex>.<ext>) in {}",
+            shop.dist.display()
+        )
+    });
+    for (path, contract) in [
+        ("/", page),
+        (product.as_str(), page),
+        ("/user/login", page),
+        // PENDING(lead): sitegen writes sitemap.xml.
+        ("/sitemap.xml", page),
+        ("/static/img/phone.svg", other),
+        ("/static/favicon.svg", other),
+        (asset.as_str(), immutable),
+    ] {
+        let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
+        assert_eq!(from_nginx.status, 200, "{path} through nginx");
+        assert_eq!(
+            from_nginx.cache_control.as_deref(),
+            Some(contract),
+            "{path} through nginx"
+        );
+        // PENDING(lead): the gateway sends these values (today: max-age=5 and 3600).
+        let from_gateway = seen(&client, &format!("{}{path}", shop.url)).await;
+        assert_eq!(
+            from_nginx.cache_control, from_gateway.cache_control,
+            "{path}: nginx and the gateway disagree"
+        );
+    }
+}
+
+// PENDING(lead): sitegen writes X.gz and X.br beside every text file X, and the gateway
+// serves them with `Vary: Accept-Encoding`.
+#[tokio::test]
+async fn precompressed_files_are_served_as_they_are() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let client = plain_client();
+    let product = format!("product/{}.html", shop.product_id);
+    for file in [product.as_str(), "index.html", "static/style.css"] {
+        let url = format!("{}/{file}", nginx.url);
+        let plain = std::fs::read(shop.dist.join(file)).expect("the rendered file");
+        for (accept, encoding, sibling) in [
+            (None, None, plain.clone()),
+            (
+                Some("gzip"),
+                Some("gzip"),
+                read_sibling(&shop.dist, file, "gz"),
+            ),
+            (Some("br"), Some("br"), read_sibling(&shop.dist, file, "br")),
+            (
+                Some("gzip, deflate, br"),
+                Some("br"),
+                read_sibling(&shop.dist, file, "br"),
+            ),
+        ] {
+            let r = get(&client, &url, accept).await;
+            assert_eq!(r.status(), 200, "{file} {accept:?}");
+            let headers = r.headers().clone();
+            assert_eq!(
+                header(&headers, "content-encoding"),
+                encoding,
+                "{file} with Accept-Encoding {accept:?}"
+            );
+            let vary = header(&headers, "vary").unwrap_or("");
+            assert!(
+                vary.to_ascii_lowercase().contains("accept-encoding"),
+                "{file} {accept:?}: Vary is {vary:?}"
+            );
+            let body = r.bytes().await.expect("body");
+            assert!(
+                body[..] == sibling[..],
+                "{file} {accept:?}: not the file's bytes"
+            );
+
+            let from_gateway = get(&client, &format!("{}/{file}", shop.url), accept).await;
+            assert_eq!(
+                header(from_gateway.headers(), "content-encoding"),
+                encoding,
+                "{file} {accept:?}: the gateway answers with another encoding"
+            );
+        }
+    }
+}
+
+fn read_sibling(dist: &Path, file: &str, extension: &str) -> Vec<u8> {
+    let path = dist.join(format!("{file}.{extension}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("sitegen did not write {}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn the_dynamic_paths_are_answered_by_the_gateway() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let client = plain_client();
+
+    let r = client
+        .post(format!(
+            "{}/getOne?productID={}",
+            nginx.url, shop.product_id
+        ))
+        .send()
+        .await
+        .expect("buy");
+    assert_eq!(r.status(), 401, "a Buy without cookies");
+    let body: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(body["result"], "unauthorized");
+
+    let r = get(&client, &format!("{}/getOne", nginx.url), None).await;
+    assert_eq!(r.status(), 405, "GET /getOne is the gateway's 405");
+
+    let r = get(&client, &format!("{}/healthz", nginx.url), None).await;
+    assert_eq!(r.status(), 200);
+
+    let r = get(
+        &client,
+        &format!("{}/stock/{}", nginx.url, shop.product_id),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let stock: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(stock["remaining"], 5, "{stock}");
+
+    let r = get(&client, &format!("{}/order/0123", nginx.url), None).await;
+    assert_eq!(r.status(), 401, "an order without cookies");
+}
+
+#[tokio::test]
+async fn a_shopper_registers_logs_in_and_buys_through_nginx() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let browser = browser();
+
+    let r = browser
+        .post(format!("{}/user/register", nginx.url))
+        .form(&[
+            ("nickName", "Ada"),
+            ("userName", "ada"),
+            ("password", "correct horse"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(r.headers(), "location"), Some("/user/login"));
+
+    let r = browser
+        .post(format!("{}/user/login", nginx.url))
+        .form(&[("userName", "ada"), ("password", "correct horse")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for name in ["uid", "sign"] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie through nginx: {cookies:?}"));
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+    }
+
+    // The cookies go back through nginx to the gateway, which sells one unit.
+    let buy = format!("{}/getOne?productID={}", nginx.url, shop.product_id);
+    let r = browser.post(&buy).send().await.expect("buy");
+    assert_eq!(r.status(), 202);
+    let queued: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(queued["result"], "queued", "{queued}");
+    let order_id = queued["orderId"].as_str().expect("orderId").to_string();
+
+    // The cooldown answer keeps its Retry-After header through nginx.
+    let r = browser.post(&buy).send().await.expect("buy again");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        let r = get(&browser, &format!("{}/order/{order_id}", nginx.url), None).await;
+        assert_eq!(r.status(), 200, "the shopper's own order");
+        status = r.json().await.expect("JSON");
+        if status["status"] == "confirmed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["status"], "confirmed", "{status}");
+    assert_eq!(status["productId"], shop.product_id);
+
+    let r = browser
+        .post(format!("{}/user/logout", nginx.url))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    let r = browser.post(&buy).send().await.expect("buy after logout");
+    assert_eq!(r.status(), 401, "logged out: the cookies were cleared");
+}
+
+#[tokio::test]
+async fn nginx_reuses_connections_and_passes_over_a_dead_gateway() {
+    let shop = Shop::start().await;
+    // Counts the connections nginx opens to the gateway.
+    let counted = TcpProxy::start(&shop.addr).await;
+    // A ring member that is down: nothing listens there.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let nginx = Nginx::start(&shop.dist, &[dead, counted.host_port()]).await;
+    let client = plain_client();
+    let requests = 40;
+    for i in 0..requests {
+        let r = client
+            .post(format!(
+                "{}/getOne?productID={}",
+                nginx.url, shop.product_id
+            ))
+            .send()
+            .await
+            .expect("buy");
+        assert_eq!(r.status(), 401, "request {i}: answered by the live gateway");
+    }
+    let opened = counted.connections();
+    assert!(
+        opened <= 4,
+        "{requests} requests opened {opened} connections to the gateway: keepalive is not used"
+    );
+}
