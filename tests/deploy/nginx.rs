@@ -107,7 +107,14 @@ async fn static_pages_are_the_gateways_bytes_and_types() {
 
     // Anything else is the site's 404 page, never cached.
     let not_found = std::fs::read(shop.dist.join("404.html")).expect("404.html");
-    for path in ["/nope", "/product/999.html", "/static/", "/.hidden"] {
+    // sitegen keeps its manifest and lock under the hidden `.flashsale/`.
+    for path in [
+        "/nope",
+        "/product/999.html",
+        "/static/",
+        "/.hidden",
+        "/.flashsale/manifest.txt",
+    ] {
         let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
         assert_eq!(from_nginx.status, 404, "{path} through nginx");
         assert_eq!(
@@ -253,9 +260,10 @@ async fn precompressed_siblings_are_sent_as_they_are() {
         }
     }
     // A file without siblings: as it is, and no Vary (nothing to vary on).
+    std::fs::write(shop.dist.join("static/alone.svg"), "<svg/>").expect("write");
     let r = get(
         &client,
-        &format!("{}/static/img/phone.svg", nginx.url),
+        &format!("{}/static/alone.svg", nginx.url),
         Some("gzip, br"),
     )
     .await;
