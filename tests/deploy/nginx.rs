@@ -107,7 +107,7 @@ async fn static_pages_are_the_gateways_bytes_and_types() {
 
     // Anything else is the site's 404 page, never cached.
     let not_found = std::fs::read(shop.dist.join("404.html")).expect("404.html");
-    // sitegen keeps its manifest and lock under the hidden `.flashsale/`.
+    // Hidden files too: sitegen keeps its manifest and lock under `.flashsale/`.
     for path in [
         "/nope",
         "/product/999.html",
