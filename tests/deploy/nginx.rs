@@ -501,3 +501,58 @@ async fn nginx_reuses_connections_and_passes_over_a_dead_gateway() {
         "{requests} requests opened {opened} connections to the gateway: keepalive is not used"
     );
 }
+
+#[tokio::test]
+async fn the_gateway_gets_the_shoppers_address_and_cookies_on_a_kept_alive_connection() {
+    // A stand-in gateway that records the request nginx sends it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("address").to_string();
+    let recorded = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = listener.accept().await.expect("nginx connects");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.expect("request head");
+            head.push(byte[0]);
+        }
+        stream
+            .write_all(
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\
+                  Set-Cookie: seen=1; Path=/; HttpOnly\r\n\r\n{}",
+            )
+            .await
+            .expect("answer");
+        String::from_utf8_lossy(&head).to_ascii_lowercase()
+    });
+    let dist = tempfile::tempdir().expect("tempdir");
+    let nginx = Nginx::start(dist.path(), &[upstream]).await;
+    let r = plain_client()
+        .post(format!("{}/getOne?productID=7", nginx.url))
+        .header("Cookie", "uid=7; sign=token")
+        .send()
+        .await
+        .expect("buy");
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        header(r.headers(), "set-cookie"),
+        Some("seen=1; Path=/; HttpOnly"),
+        "the gateway's cookie comes back"
+    );
+    let head = recorded.await.expect("the stand-in gateway");
+    assert!(
+        head.starts_with("post /getone?productid=7 http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\ncookie: uid=7; sign=token\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nx-forwarded-for: 127.0.0.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("connection: close"),
+        "nginx asks to close its connection to the gateway: {head}"
+    );
+}
