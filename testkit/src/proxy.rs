@@ -8,6 +8,7 @@
 //! This is how fault tests break a service without stopping the machine's shared instance.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -25,6 +26,7 @@ struct State {
 pub struct TcpProxy {
     pub addr: SocketAddr,
     state: Arc<watch::Sender<State>>,
+    accepted: Arc<AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -40,8 +42,10 @@ impl TcpProxy {
             silent: false,
         });
         let state = Arc::new(state);
+        let accepted = Arc::new(AtomicU64::new(0));
         let accept = {
             let state = state.clone();
+            let accepted = accepted.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let now = *state.borrow();
@@ -49,6 +53,7 @@ impl TcpProxy {
                         drop(client);
                         continue;
                     }
+                    accepted.fetch_add(1, Ordering::Relaxed);
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         continue;
                     };
@@ -72,6 +77,7 @@ impl TcpProxy {
         TcpProxy {
             addr,
             state,
+            accepted,
             accept,
         }
     }
@@ -95,6 +101,11 @@ impl TcpProxy {
             s.refusing = false;
             s.silent = false;
         });
+    }
+
+    /// Connections forwarded so far (to see whether a client reuses its connections).
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// `host:port` of the proxy, to put in a URL instead of the service's.
