@@ -1,9 +1,5 @@
 //! Debian's nginx with `deploy/nginx.conf` in front of a running gateway: the static site as
 //! the gateway serves it, and the dynamic paths answered by the gateway through nginx.
-//!
-//! Assertions marked PENDING(lead) hold only once the lead's gateway and sitegen changes are
-//! merged (the new cache headers, `Vary`, content-hashed assets, sitemap.xml, and the `.gz`
-//! and `.br` files beside every text file): they check the contract nginx.conf implements.
 
 use crate::util::{Nginx, Shop};
 use flashsale_testkit::{free_port, TcpProxy};
@@ -271,8 +267,7 @@ async fn precompressed_siblings_are_sent_as_they_are() {
     assert_eq!(header(r.headers(), "vary"), None);
 }
 
-// PENDING(lead): the gateway sends the cache contract (today: max-age=5 for pages, 3600 for
-// the rest), and sitegen renders content-hashed assets and sitemap.xml.
+// nginx sends the gateway's cache contract (`gateway/src/static_files.rs`) for every kind of file.
 #[tokio::test]
 async fn cache_headers_are_the_gateways() {
     let shop = Shop::start().await;
@@ -281,7 +276,7 @@ async fn cache_headers_are_the_gateways() {
     let product = format!("/product/{}.html", shop.product_id);
     let asset = hashed_asset(&shop.dist).unwrap_or_else(|| {
         panic!(
-            "PENDING(lead): no content-hashed asset (static/<stem>.<16 hex>.<ext>) in {}",
+            "no content-hashed asset (static/<stem>.<16 hex>.<ext>) in {}",
             shop.dist.display()
         )
     });
@@ -296,10 +291,7 @@ async fn cache_headers_are_the_gateways() {
     ] {
         let from_nginx = seen(&client, &format!("{}{path}", nginx.url)).await;
         let from_gateway = seen(&client, &format!("{}{path}", shop.url)).await;
-        assert_eq!(
-            from_gateway.status, 200,
-            "PENDING(lead): {path} from the gateway"
-        );
+        assert_eq!(from_gateway.status, 200, "{path} from the gateway");
         assert_eq!(from_nginx.status, 200, "{path} through nginx");
         assert_eq!(
             from_nginx.cache_control.as_deref(),
@@ -308,13 +300,13 @@ async fn cache_headers_are_the_gateways() {
         );
         assert_eq!(
             from_nginx.cache_control, from_gateway.cache_control,
-            "PENDING(lead): {path}: nginx and the gateway disagree"
+            "{path}: nginx and the gateway disagree"
         );
     }
 }
 
-// PENDING(lead): sitegen writes X.gz and X.br beside every text file X, and the gateway
-// sends them with `Vary: Accept-Encoding`.
+// sitegen writes X.gz and X.br beside every text file X; nginx sends them as they are, with
+// `Vary: Accept-Encoding`, exactly as the gateway does.
 #[tokio::test]
 async fn the_rendered_site_is_sent_compressed_like_the_gateway_does() {
     let shop = Shop::start().await;
@@ -327,12 +319,8 @@ async fn the_rendered_site_is_sent_compressed_like_the_gateway_does() {
             (Some("gzip, deflate, br"), "br", "br"),
         ] {
             let sibling = shop.dist.join(format!("{file}.{extension}"));
-            let expected = std::fs::read(&sibling).unwrap_or_else(|e| {
-                panic!(
-                    "PENDING(lead): sitegen did not write {}: {e}",
-                    sibling.display()
-                )
-            });
+            let expected = std::fs::read(&sibling)
+                .unwrap_or_else(|e| panic!("sitegen did not write {}: {e}", sibling.display()));
             let r = get(&client, &format!("{}/{file}", nginx.url), accept).await;
             assert_eq!(
                 header(r.headers(), "content-encoding"),
@@ -349,12 +337,12 @@ async fn the_rendered_site_is_sent_compressed_like_the_gateway_does() {
             assert_eq!(
                 header(headers, "content-encoding"),
                 Some(encoding),
-                "PENDING(lead): {file} {accept:?} from the gateway"
+                "{file} {accept:?} from the gateway"
             );
             assert!(
                 header(headers, "vary")
                     .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
-                "PENDING(lead): {file} from the gateway without Vary: Accept-Encoding"
+                "{file} from the gateway without Vary: Accept-Encoding"
             );
         }
     }
