@@ -4,7 +4,10 @@ mod buy;
 mod drain;
 mod ring;
 mod sale;
+mod site;
+mod static_page;
 mod table;
+mod wrk;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +43,22 @@ enum What {
         #[arg(long, default_value_t = 64)]
         connections: u32,
     },
+    /// sitegen against hugo on the same catalogue; republishing one product.
+    Site {
+        /// Catalogue sizes to render.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        products: Vec<usize>,
+        /// Single-product republishes timed per size.
+        #[arg(long, default_value_t = 20)]
+        republishes: usize,
+    },
+    /// A product page from the gateway against nginx, plain and gzip.
+    Static {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+    },
     /// Every benchmark, with its defaults.
     All,
 }
@@ -58,6 +77,14 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 connections,
             } => ring::run(seconds, connections).await,
+            What::Site {
+                products,
+                republishes,
+            } => site::run(&products, republishes).await,
+            What::Static {
+                seconds,
+                connections,
+            } => static_page::run(seconds, connections).await,
             What::All => {
                 drain::run(100_000).await?;
                 buy::run(10, 64).await?;

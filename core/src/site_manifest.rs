@@ -56,17 +56,20 @@ pub enum ManifestError {
     BadLine { line: usize, reason: &'static str },
 }
 
-/// The shard a site path belongs to: `product-<id / 1000>` for product pages (and their
-/// compressed twins), `site` for everything else.
+/// The shard a site path belongs to: `product-<id / 1000>` for product pages and
+/// `page-<n / 1000>` for catalogue pages (with their compressed twins), `site` for the rest.
 pub fn shard_of(path: &str) -> String {
-    let id = path
-        .strip_prefix("product/")
-        .and_then(|rest| rest.split('.').next())
-        .and_then(|stem| stem.parse::<i64>().ok());
-    match id {
-        Some(id) => format!("product-{}", id.div_euclid(1000)),
-        None => "site".to_owned(),
+    for dir in ["product", "page"] {
+        let number = path
+            .strip_prefix(dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|stem| stem.parse::<i64>().ok());
+        if let Some(n) = number {
+            return format!("{dir}-{}", n.div_euclid(1000));
+        }
     }
+    "site".to_owned()
 }
 
 /// Where a shard's file lives, relative to `dist/`.
@@ -178,6 +181,8 @@ mod tests {
         assert_eq!(shard_of("product/7.html.br"), "product-0");
         assert_eq!(shard_of("product/1999.html.gz"), "product-1");
         assert_eq!(shard_of("index.html"), "site");
+        assert_eq!(shard_of("page/2.html.gz"), "page-0");
+        assert_eq!(shard_of("page/2500.html"), "page-2");
         assert_eq!(shard_of("product/notes.txt"), "site");
         assert_eq!(shard_of("static/style.0123456789abcdef.css"), "site");
     }

@@ -53,6 +53,8 @@ pub struct SiteOptions {
     pub progress: bool,
     /// Ignore the manifest and render everything.
     pub full: bool,
+    /// Write `.gz` and `.br` twins of text files (off when a CDN compresses anyway).
+    pub compress: bool,
 }
 
 impl SiteOptions {
@@ -65,6 +67,7 @@ impl SiteOptions {
             templates: None,
             progress: false,
             full: false,
+            compress: true,
         }
     }
 }
@@ -161,6 +164,7 @@ impl Site {
         base.update(&[0]);
         base.update(opts.site_url.as_bytes());
         base.update(&opts.cooldown_secs.to_le_bytes());
+        base.update(&[u8::from(opts.compress)]);
         let mut site = Site {
             base: base.digest(),
             theme,
@@ -308,15 +312,19 @@ impl Site {
     }
 
     /// `sitemap.xml`, and its parts when the shop has more URLs than one sitemap may hold.
+    /// Its input is the list of product ids (the URLs follow from them), so an edit that
+    /// keeps the set of products leaves it alone.
     fn sitemap_jobs(&self) -> Vec<Job> {
-        let urls = self.sitemap_urls();
         let mut input = Xxh3::new();
         input.update(&self.base.to_le_bytes());
-        for url in &urls {
-            input.update(url.as_bytes());
+        let mut count = 0;
+        for id in self.catalogue.iter().flat_map(|c| c.keys()) {
+            input.update(&id.to_le_bytes());
+            count += 1;
         }
         let input = input.digest();
-        let parts = urls.len().div_ceil(SITEMAP_URLS);
+        let urls = count + count.div_ceil(PAGE_SIZE).max(1);
+        let parts = urls.div_ceil(SITEMAP_URLS);
         let mut jobs = vec![Job {
             path: SITEMAP.to_owned(),
             input,
@@ -393,6 +401,7 @@ impl Site {
 
         // The manifest: new entries in, gone ones out, retired assets kept with RETIRED.
         let mut dirty = HashSet::new();
+        let mut removed_files = Vec::new();
         for r in &rendered {
             for (path, bytes) in &r.files {
                 let entry = FileEntry {
@@ -406,6 +415,7 @@ impl Site {
             for twin in twins(&r.path) {
                 if !r.files.iter().any(|(p, _)| *p == twin) && self.entry(&twin).is_some() {
                     dirty.insert(self.set_entry(&twin, None));
+                    removed_files.push(twin);
                 }
             }
         }
@@ -417,7 +427,6 @@ impl Site {
                 }
             }
         }
-        let mut removed_files = Vec::new();
         for path in &doomed {
             for file in std::iter::once(path.clone()).chain(twins(path)) {
                 if self.entry(&file).is_some() {
@@ -480,15 +489,18 @@ impl Site {
                 .filter(primary)
                 .cloned()
                 .collect(),
-            Scope::Catalogue { removed } => known
-                .map(|(path, _)| path)
-                .filter(primary)
-                .filter(|path| {
-                    !keep.contains(path.as_str())
-                        && (removed.contains(path) || path.starts_with("page/"))
-                })
-                .cloned()
-                .collect(),
+            // Only the catalogue pages' shards and the removed pages: an edit must not
+            // cost a walk over every page of a large site.
+            Scope::Catalogue { removed } => {
+                let pages = self
+                    .shards
+                    .iter()
+                    .filter(|(name, _)| name.starts_with("page-"))
+                    .flat_map(|(_, files)| files.keys())
+                    .filter(|path| !is_twin(path) && !keep.contains(path.as_str()));
+                let gone = removed.iter().filter(|path| self.entry(path).is_some());
+                pages.chain(gone).cloned().collect()
+            }
         }
     }
 
@@ -579,7 +591,7 @@ impl Site {
             }
         };
         let mut files = Vec::with_capacity(3);
-        if compress::is_compressible(&job.path) {
+        if self.opts.compress && compress::is_compressible(&job.path) {
             let gz = compress::gzip(&bytes);
             let br = compress::brotli(&bytes);
             // A twin that is not smaller is not worth a request's Vary.

@@ -571,3 +571,24 @@ mod incremental {
         }
     }
 }
+
+mod compression {
+    use super::*;
+
+    #[test]
+    fn turning_compression_off_takes_the_twins_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        render(&[product(1, "Phone")], dir.path());
+        assert!(dir.path().join("product/1.html.br").exists());
+        let mut opts = options(dir.path());
+        opts.compress = false;
+        render_site(&[product(1, "Phone")], &opts).expect("render");
+        for twin in ["product/1.html.br", "product/1.html.gz", "index.html.gz"] {
+            assert!(
+                !dir.path().join(twin).exists(),
+                "{twin} is stale and must go"
+            );
+        }
+        assert!(dir.path().join("product/1.html").exists());
+    }
+}

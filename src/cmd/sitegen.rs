@@ -25,6 +25,10 @@ pub struct Args {
     #[arg(long)]
     pub full: bool,
 
+    /// Do not write the .gz and .br twins of text files (when a CDN compresses anyway).
+    #[arg(long)]
+    pub no_compress: bool,
+
     /// No progress bar, only the summary line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -42,6 +46,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     }
     site.templates = args.templates;
     site.full = args.full;
+    site.compress = !args.no_compress;
     site.progress = !args.quiet;
     let dist = site.dist.clone();
     let summary =

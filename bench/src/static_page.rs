@@ -1,0 +1,154 @@
+//! The same product page served by the gateway (from memory) and by nginx (Debian's, from
+//! the same `dist/`, with `gzip_static` and an open-file cache), with keep-alive, at the same
+//! concurrency: requests/s and p99, plain and gzip.
+
+use crate::table::Table;
+use flashsale_core::domain::NewProduct;
+use flashsale_core::queue::MemoryQueue;
+use flashsale_core::stock::MemoryStock;
+use flashsale_core::{Db, SignCodec};
+use flashsale_gateway::cluster::Cluster;
+use flashsale_gateway::{Shop, ShopParts};
+use flashsale_sitegen::{render_site, SiteOptions};
+use flashsale_testkit::free_port;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SCRIPT: &str = include_str!("static.lua");
+
+pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
+    for tool in ["wrk", "nginx"] {
+        anyhow::ensure!(
+            std::process::Command::new(tool).arg("-v").output().is_ok(),
+            "{tool} is not installed (Debian: apt-get install {tool})"
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let dist = dir.path().join("dist");
+    let db = Db::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?;
+    db.migrate().await?;
+    let id = db
+        .insert_product(&NewProduct {
+            name: "Phone".into(),
+            stock: 100,
+            price_cents: 49_900,
+            image: "/static/img/phone.svg".into(),
+            description: "A phone for the sale.\n\nOne per shopper.".into(),
+            sale_start: None,
+            sale_end: None,
+        })
+        .await?;
+    let products = db.list_products().await?;
+    render_site(&products, &SiteOptions::new(&dist, 10, "Flashsale"))?;
+
+    let gateway_addr = format!("127.0.0.1:{}", free_port());
+    let shop = Shop::new(ShopParts {
+        db: db.clone(),
+        stock: Arc::new(MemoryStock::new()),
+        queue: Arc::new(MemoryQueue::new()),
+        codec: SignCodec::new(1, flashsale_core::config::random_secret().as_bytes()),
+        session_ttl: Duration::from_secs(3600),
+        cooldown: Duration::from_secs(10),
+        cooldown_capacity: 1000,
+        dist: dist.clone(),
+        cluster: Cluster::alone(&gateway_addr),
+    })
+    .await?;
+    let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;
+    let nginx_addr = format!("127.0.0.1:{}", free_port());
+    let mut nginx = start_nginx(dir.path(), &dist, &nginx_addr)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let script = dir.path().join("static.lua");
+    std::fs::write(&script, SCRIPT)?;
+    let page = format!("/product/{id}.html");
+    let load = |addr: &str, encoding: &str| {
+        crate::wrk::run(&crate::wrk::Args {
+            script: &script,
+            url: &format!("http://{addr}{page}"),
+            seconds,
+            connections,
+            script_args: &[page.as_str(), encoding],
+        })
+    };
+    let mut table = Table::new(&[
+        "server",
+        "requests/s",
+        "p50 ms",
+        "p99 ms",
+        "unexpected answers",
+        "vs nginx",
+    ]);
+    for (label, encoding) in [("plain", ""), ("gzip", "gzip")] {
+        let nginx_load = load(&nginx_addr, encoding)?;
+        let gateway_load = load(&gateway_addr, encoding)?;
+        for (name, l) in [
+            (format!("nginx, {label} (reference)"), &nginx_load),
+            (format!("gateway, {label}"), &gateway_load),
+        ] {
+            table.row(l.row(&name, &nginx_load));
+        }
+    }
+    table.print(&format!(
+        "Static product page, {connections} connections, {seconds} s each, keep-alive, wrk on loopback"
+    ));
+
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
+    db.close().await;
+    Ok(())
+}
+
+/// nginx tuned as a shop would for static files, as many workers as cores (the gateway runs
+/// one thread per core too).
+fn start_nginx(dir: &Path, dist: &Path, addr: &str) -> anyhow::Result<std::process::Child> {
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"daemon off;
+master_process on;
+worker_processes auto;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen {addr};
+    root {dist};
+    gzip_static on;
+    gzip_vary on;
+    add_header Cache-Control "public, max-age=10";
+    location / {{ try_files $uri $uri.html $uri/index.html =404; }}
+  }}
+}}
+"#,
+            dir = dir.display(),
+            dist = dist.display(),
+        ),
+    )?;
+    let child = std::process::Command::new("nginx")
+        .arg("-e")
+        .arg(dir.join("nginx-error.log"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    Ok(child)
+}
