@@ -135,7 +135,8 @@ pub async fn list(
     ctx.insert("shopper", &filter.shopper.clone().unwrap_or_default());
     ctx.insert("product", &filter.product.clone().unwrap_or_default());
     ctx.insert("query", &query_string(&filter, None));
-    let link = |p: i64| format!("/orders{}", query_string(&filter, Some(p)));
+    // Only the query: tera escapes `/` in values, so the path stays in the template.
+    let link = |p: i64| query_string(&filter, Some(p));
     ctx.insert("prev", &(page > 1).then(|| link(page - 1)));
     ctx.insert("next", &(page < pages).then(|| link(page + 1)));
     state.templates.render("orders.html", &ctx)
