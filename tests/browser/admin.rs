@@ -100,6 +100,39 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     let catalogue = browser.text("#catalogue").await;
     assert!(catalogue.contains(name), "{catalogue}");
 
+    // The dashboard follows the sale live: a shopper buys while it is open.
+    browser.goto(&format!("{}/", admin.url)).await;
+    let confirmed = format!("#stats tr[data-id='{id}'] td[data-k='confirmed']");
+    assert_eq!(browser.text(&confirmed).await, "0");
+    let ann = shop.shopper("ann").await;
+    // Gateways pick up new products at their next catalogue refresh (every 2 s); until then
+    // the product is unknown to them (404, and no cooldown spent).
+    let mut bought = shop.buy(&ann, id).await.0;
+    for _ in 0..50 {
+        if bought != 404 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        bought = shop.buy(&ann, id).await.0;
+    }
+    assert_eq!(bought, 202);
+    browser
+        .wait_for_text(&confirmed, "the confirmed order, without a reload", |t| {
+            t == "1"
+        })
+        .await;
+    let remaining = format!("#stats tr[data-id='{id}'] td[data-k='remaining']");
+    assert_eq!(browser.text(&remaining).await, "24");
+    assert_eq!(browser.text("#last-minute").await, "1");
+    browser.screenshot("admin-dashboard-live").await;
+
+    // The order, with the shopper's and the product's names.
+    browser.click("a[href='/orders']").await;
+    let orders = browser.text("#orders").await;
+    assert!(orders.contains("ann") && orders.contains(name), "{orders}");
+    assert!(orders.contains("confirmed"), "{orders}");
+    browser.screenshot("admin-orders").await;
+
     browser.close().await;
     admin.stop().await;
     shop.stack.shutdown().await.expect("shutdown");
