@@ -57,6 +57,7 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
             t == "stock cannot be negative"
         })
         .await;
+    browser.screenshot("admin-product-form-errors").await;
     browser.fill("#stock", "25").await;
     browser.click("#save").await;
     let flash = browser
@@ -72,6 +73,7 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
         .text(&format!("#products tr[data-id='{id}'] .name"))
         .await;
     assert_eq!(row, name, "the name is shown as typed, not as HTML");
+    browser.screenshot("admin-products").await;
 
     // Republish: the new page is listed among what changed.
     browser.click("a[href='/publish']").await;
