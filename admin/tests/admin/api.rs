@@ -41,7 +41,6 @@ async fn products_can_be_created_read_updated_and_deleted() {
         .await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(updated.json()["priceCents"], 1_250);
-    use flashsale_core::stock::StockStore;
     assert_eq!(admin.stock.remaining(id).await.expect("store"), Some(3));
 
     let deleted = admin

@@ -130,7 +130,6 @@ async fn the_dashboard_counts_each_product() {
         .expect("insert");
     let s = admin.login().await;
     // Loaded into the store by hand, as the gateway does at start.
-    use flashsale_core::stock::StockStore;
     admin.stock.load(id, 10, &[]).await.expect("load");
     admin.stock.reserve(id, 7, "o7").await.expect("reserve");
     let now = flashsale_core::domain::now_unix_ms();

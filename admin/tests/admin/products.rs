@@ -2,7 +2,6 @@
 //! delete, and republishing what changed.
 
 use crate::util::{product, Admin};
-use flashsale_core::stock::StockStore;
 
 fn fields<'a>(csrf: &'a str, name: &'a str, stock: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -87,7 +86,22 @@ async fn a_form_without_the_session_csrf_token_changes_nothing() {
 
 #[tokio::test]
 async fn add_edit_and_delete_keep_the_stock_store_in_step() {
-    let admin = Admin::start().await;
+    stock_edits_keep_orders_in_flight(Admin::start().await).await;
+}
+
+#[tokio::test]
+async fn on_redis_stock_edits_keep_orders_in_flight_too() {
+    flashsale_testkit::require("Redis", flashsale_testkit::services::REDIS_ADDR);
+    let prefix = format!("{}:", flashsale_testkit::unique_name("fs_admin_test"));
+    let redis = flashsale_core::stock::RedisStock::connect("redis://127.0.0.1:6379/", &prefix)
+        .await
+        .expect("connect to Redis");
+    stock_edits_keep_orders_in_flight(Admin::start_with(std::sync::Arc::new(redis)).await).await;
+    flashsale_testkit::delete_redis_keys(&prefix);
+}
+
+/// Add a product, sell some (one recorded, two in flight), edit its stock, delete it.
+async fn stock_edits_keep_orders_in_flight(admin: Admin) {
     let s = admin.login().await;
     let answer = admin
         .post_form(

@@ -17,7 +17,7 @@ pub const TOKEN: &str = "test-api-token-0123456789";
 pub struct Admin {
     pub state: AdminState,
     pub db: Db,
-    pub stock: Arc<MemoryStock>,
+    pub stock: Arc<dyn StockStore>,
     pub dir: tempfile::TempDir,
 }
 
@@ -88,16 +88,20 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
 }
 
 impl Admin {
+    /// An admin on a fresh SQLite database and the memory stock store.
     pub async fn start() -> Admin {
+        Self::start_with(Arc::new(MemoryStock::new())).await
+    }
+
+    pub async fn start_with(stock: Arc<dyn StockStore>) -> Admin {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::connect(&format!("sqlite://{}/shop.db", dir.path().display()))
             .await
             .expect("connect");
         db.migrate().await.expect("migrate");
-        let stock = Arc::new(MemoryStock::new());
         let state = AdminState::new(AdminParts {
             db: db.clone(),
-            stock: stock.clone() as Arc<dyn StockStore>,
+            stock: stock.clone(),
             site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
             credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
         })
