@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,9 @@ pub const ROUTES: &[Route] = &[
 
 /// Request bodies above this are refused (413) before they are read.
 pub const BODY_LIMIT: usize = guard::FORM_LIMIT;
+/// Requests handled at once; more wait their turn, so a burst cannot exhaust the database
+/// pool or memory (the password hash has its own, smaller bound).
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// The admin as a router: every route of [`ROUTES`] behind its guard.
 pub fn app(state: AdminState) -> Router {
@@ -89,6 +93,7 @@ pub fn app(state: AdminState) -> Router {
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(map_response(guard::security_headers))
+        .layer(GlobalConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .with_state(state)
 }
 
