@@ -1,5 +1,5 @@
-//! The shop's parts assembled: what `flashsale up`, `gateway` and `worker` run, and what the
-//! end-to-end tests start.
+//! The shop's parts assembled: what `flashsale up`, `gateway`, `worker` and `admin` run, and
+//! what the end-to-end tests start.
 //!
 //! Start: migrate the database, seed the demo catalogue on first run, render `dist/`, load
 //! stock the store does not have yet, start the worker and the gateway. Stop: the gateway
@@ -17,7 +17,7 @@ use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Which parts run in this process.
@@ -250,6 +250,72 @@ impl RunningWorker {
     pub async fn wait(self) {
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "the order worker panicked");
+        }
+    }
+}
+
+/// The admin back-office running as a task of this process.
+pub struct RunningAdmin {
+    /// `http://host:port` it listens on.
+    pub url: String,
+    /// What its first run generated (a password, the API token), to show once.
+    pub first_run: flashsale_admin::FirstRun,
+    pub user: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the admin on `admin_listen`, on the same database and stock store as the shop, so
+/// its stock edits reach the gateways' reservations.
+pub async fn start_admin(
+    config: &Config,
+    db: Db,
+    stock: Arc<dyn StockStore>,
+) -> anyhow::Result<RunningAdmin> {
+    let for_load = config.clone();
+    // Hashing a configured password takes a moment: off the async threads.
+    let (credentials, first_run) =
+        tokio::task::spawn_blocking(move || flashsale_admin::Credentials::load(&for_load))
+            .await?
+            .context("could not set up the admin's credentials")?;
+    let user = credentials.user.clone();
+    let state = flashsale_admin::AdminState::new(flashsale_admin::AdminParts {
+        db,
+        stock,
+        site: flashsale_sitegen::SiteOptions::new(
+            config.dist.clone(),
+            config.cooldown_secs,
+            config.shop_name.clone(),
+        ),
+        credentials,
+    })
+    .context("could not load the admin's templates")?;
+    let listener = tokio::net::TcpListener::bind(&config.admin_listen)
+        .await
+        .with_context(|| format!("the admin could not listen on {}", config.admin_listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(flashsale_admin::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(%url, "admin listening");
+    Ok(RunningAdmin {
+        url,
+        first_run,
+        user,
+        stop,
+        task,
+    })
+}
+
+impl RunningAdmin {
+    /// Stops taking connections and finishes the requests in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the admin server failed"),
+            Err(e) => tracing::error!(error = %e, "the admin server panicked"),
         }
     }
 }

@@ -48,6 +48,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(deserialize_with = "opt_text")]
     pub admin_token: Option<String>,
+    /// The back-office's login name.
+    pub admin_user: String,
+    /// The back-office's password; when unset, one is generated on first run, printed once,
+    /// and only its hash is kept under `data_dir`.
+    #[serde(deserialize_with = "opt_text")]
+    pub admin_password: Option<String>,
     /// Per-shopper Buy cooldown.
     pub cooldown_secs: u64,
     /// Shoppers whose cooldown a gateway remembers at once; when full, new shoppers get 503.
@@ -94,6 +100,8 @@ impl Default for Config {
             dist: "dist".into(),
             data_dir: "data".into(),
             admin_token: None,
+            admin_user: "admin".into(),
+            admin_password: None,
             cooldown_secs: 10,
             cooldown_capacity: 2_000_000,
             ring_nodes: Vec::new(),
@@ -137,6 +145,8 @@ impl std::fmt::Debug for Config {
             .field("dist", &self.dist)
             .field("data_dir", &self.data_dir)
             .field("admin_token", &secret(&self.admin_token))
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &secret(&self.admin_password))
             .field("cooldown_secs", &self.cooldown_secs)
             .field("cooldown_capacity", &self.cooldown_capacity)
             .field("ring_nodes", &self.ring_nodes)
@@ -261,6 +271,16 @@ impl Config {
             return invalid(
                 "stock_prefix must not contain { or } (they form Redis Cluster hash tags)".into(),
             );
+        }
+        if self.admin_user.trim().is_empty() {
+            return invalid("admin_user must not be empty".into());
+        }
+        if self
+            .admin_password
+            .as_deref()
+            .is_some_and(|p| p.chars().count() < 8)
+        {
+            return invalid("admin_password must be at least 8 characters".into());
         }
         if self.ring_nodes.len() > 1 {
             let me = self.ring_self();
@@ -420,6 +440,17 @@ mod tests {
             .expect_err("unsupported database");
         assert!(err.to_string().contains("database_url"), "{err}");
 
+        let err = Config::load_from(None, env_with(&[("ADMIN_PASSWORD", "short")]))
+            .expect_err("a weak admin password");
+        assert!(err.to_string().contains("admin_password"), "{err}");
+        let c = Config::load_from(
+            None,
+            env_with(&[("ADMIN_USER", "boss"), ("ADMIN_PASSWORD", "12345678")]),
+        )
+        .expect("admin credentials from the environment");
+        assert_eq!(c.admin_user, "boss");
+        assert_eq!(c.admin_password.as_deref(), Some("12345678"));
+
         let missing = dir.path().join("nope.toml");
         assert!(matches!(
             Config::load_from(Some(&missing), env_with(&[])),
@@ -462,12 +493,17 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let c = Config {
             cookie_secret: Some("hunter2hunter2".into()),
+            admin_password: Some("swordfish-admin".into()),
+            admin_token: Some("tok3n-tok3n".into()),
             database_url: "mysql://root:pa55word@127.0.0.1/test".into(),
             ..Config::default()
         };
         let shown = format!("{c:?}");
         assert!(
-            !shown.contains("hunter2") && !shown.contains("pa55word"),
+            !shown.contains("hunter2")
+                && !shown.contains("pa55word")
+                && !shown.contains("swordfish")
+                && !shown.contains("tok3n"),
             "{shown}"
         );
         assert!(shown.contains("mysql://root:***@127.0.0.1/test"), "{shown}");

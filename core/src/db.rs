@@ -218,6 +218,36 @@ impl Db {
             .try_get(0)?)
     }
 
+    /// Replaces every field of product `id`; returns whether it exists.
+    pub async fn update_product(&self, id: i64, p: &NewProduct) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
+             sale_start = ?, sale_end = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&p.name)
+        .bind(p.stock)
+        .bind(p.price_cents)
+        .bind(&p.image)
+        .bind(&p.description)
+        .bind(p.sale_start)
+        .bind(p.sale_end)
+        .bind(crate::domain::now_unix())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes product `id` from the catalogue; returns whether it existed. Its orders stay:
+    /// they are the shop's history.
+    pub async fn delete_product(&self, id: i64) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM products WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // ---- orders ----
 
     /// Records a batch of accepted orders in one transaction: each order is inserted at most
@@ -422,6 +452,186 @@ impl Db {
         .await?;
         rows.iter().map(order_from_row).collect()
     }
+
+    // ---- the back-office's views of orders ----
+
+    /// One page of orders, newest first, with the shopper's and the product's names.
+    pub async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<OrderRow>, DbError> {
+        let (conditions, args) = filter.sql();
+        let sql = format!(
+            "SELECT o.order_id, o.user_id, u.user_name, u.nick_name, o.product_id, p.name, \
+             o.status, o.created_at \
+             FROM orders o LEFT JOIN users u ON u.id = o.user_id \
+             LEFT JOIN products p ON p.id = o.product_id{conditions} \
+             ORDER BY o.created_at DESC, o.order_id DESC LIMIT ? OFFSET ?"
+        );
+        let mut query = sqlx::query(&sql);
+        for arg in &args {
+            query = query.bind(arg);
+        }
+        let rows = query
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get(6)?;
+                Ok(OrderRow {
+                    order_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    user_name: r.try_get(2)?,
+                    nick_name: r.try_get(3)?,
+                    product_id: r.try_get(4)?,
+                    product_name: r.try_get(5)?,
+                    status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Queued),
+                    created_at: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many orders match `filter` (for paging).
+    pub async fn count_orders(&self, filter: &OrderFilter) -> Result<i64, DbError> {
+        let (conditions, args) = filter.sql();
+        let sql = format!(
+            "SELECT COUNT(*) FROM orders o LEFT JOIN users u ON u.id = o.user_id \
+             LEFT JOIN products p ON p.id = o.product_id{conditions}"
+        );
+        let mut query = sqlx::query(&sql);
+        for arg in &args {
+            query = query.bind(arg);
+        }
+        Ok(query.fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Per product that has orders: confirmed and failed orders, and those accepted at or
+    /// after `since_ms` (unix milliseconds), for the dashboard.
+    pub async fn order_stats(&self, since_ms: i64) -> Result<Vec<ProductOrderStats>, DbError> {
+        let rows = sqlx::query(
+            "SELECT product_id, COUNT(CASE WHEN status = ? THEN 1 END), \
+             COUNT(CASE WHEN status = ? THEN 1 END), COUNT(CASE WHEN created_at >= ? THEN 1 END) \
+             FROM orders GROUP BY product_id ORDER BY product_id",
+        )
+        .bind(OrderStatus::Confirmed.as_str())
+        .bind(OrderStatus::Failed.as_str())
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ProductOrderStats {
+                    product_id: r.try_get(0)?,
+                    confirmed: r.try_get(1)?,
+                    failed: r.try_get(2)?,
+                    recent: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Orders accepted per minute since `since_ms`: (minute as unix ms, count), oldest first;
+    /// minutes without orders are left out.
+    pub async fn orders_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, DbError> {
+        // Integer division is spelled differently: SQLite's `/` on integers truncates,
+        // MySQL's gives a decimal.
+        let minute = match self.dialect {
+            Dialect::Sqlite => "created_at / 60000",
+            Dialect::MySql => "created_at DIV 60000",
+        };
+        let sql = format!(
+            "SELECT {minute} AS m, COUNT(*) FROM orders WHERE created_at >= ? GROUP BY m ORDER BY m"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let m: i64 = r.try_get(0)?;
+                Ok((m * 60_000, r.try_get(1)?))
+            })
+            .collect()
+    }
+}
+
+/// Which orders the back-office lists: every given part must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Part of the shopper's user name or nick name (case-insensitive).
+    pub shopper: Option<String>,
+    /// Part of the product's name (case-insensitive), or its exact id.
+    pub product: Option<String>,
+}
+
+impl OrderFilter {
+    /// The `WHERE` clause (empty when nothing is filtered) and its arguments, in order.
+    fn sql(&self) -> (String, Vec<String>) {
+        let mut conditions = Vec::new();
+        let mut args = Vec::new();
+        if let Some(shopper) = self.shopper.as_deref().filter(|s| !s.is_empty()) {
+            conditions.push(
+                "(LOWER(u.user_name) LIKE ? ESCAPE '!' OR LOWER(u.nick_name) LIKE ? ESCAPE '!')",
+            );
+            let pattern = like_pattern(shopper);
+            args.push(pattern.clone());
+            args.push(pattern);
+        }
+        if let Some(product) = self.product.as_deref().filter(|s| !s.is_empty()) {
+            // An id is compared as text so one bound argument type serves both dialects.
+            conditions.push("(LOWER(p.name) LIKE ? ESCAPE '!' OR CAST(o.product_id AS CHAR) = ?)");
+            args.push(like_pattern(product));
+            args.push(product.trim().to_string());
+        }
+        if conditions.is_empty() {
+            (String::new(), args)
+        } else {
+            (format!(" WHERE {}", conditions.join(" AND ")), args)
+        }
+    }
+}
+
+/// `%text%`, lower-cased, with LIKE's wildcards in `text` taken literally (`!` escapes).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// An order as the back-office lists it. Names are `None` when the shopper or the product
+/// is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub user_id: i64,
+    pub user_name: Option<String>,
+    pub nick_name: Option<String>,
+    pub product_id: i64,
+    pub product_name: Option<String>,
+    pub status: OrderStatus,
+    /// Unix milliseconds when the gateway accepted it.
+    pub created_at: i64,
+}
+
+/// A product's orders in numbers, for the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductOrderStats {
+    pub product_id: i64,
+    pub confirmed: i64,
+    pub failed: i64,
+    /// Orders accepted since the time asked for.
+    pub recent: i64,
 }
 
 fn product_from_row(r: &AnyRow) -> Result<Product, DbError> {

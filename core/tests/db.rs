@@ -175,3 +175,185 @@ async fn a_large_mixed_batch_is_recorded_once_with_stock_taken_per_product() {
         );
     }
 }
+
+#[tokio::test]
+async fn products_can_be_edited_and_deleted() {
+    let fresh = fresh_dbs().await;
+    for (kind, db) in &fresh.dbs {
+        let id = db.insert_product(&product(3)).await.expect("insert");
+        let edited = NewProduct {
+            name: "<b>Renamed</b>".into(),
+            stock: 7,
+            price_cents: 1_250,
+            image: "/static/img/watch.svg".into(),
+            description: "new words".into(),
+            sale_start: Some(1_900_000_000),
+            sale_end: None,
+        };
+        assert!(
+            db.update_product(id, &edited).await.expect("update"),
+            "{kind}"
+        );
+        let got = db.get_product(id).await.expect("get").expect("exists");
+        assert_eq!(
+            (
+                got.name.as_str(),
+                got.stock,
+                got.price_cents,
+                got.sale_start,
+                got.sale_end
+            ),
+            ("<b>Renamed</b>", 7, 1_250, Some(1_900_000_000), None),
+            "{kind}"
+        );
+        // The same values again still count as found (MySQL reports matched, not changed, rows).
+        assert!(
+            db.update_product(id, &edited).await.expect("update"),
+            "{kind}"
+        );
+        assert!(
+            !db.update_product(id + 100, &edited).await.expect("update"),
+            "{kind}"
+        );
+
+        assert!(db.delete_product(id).await.expect("delete"), "{kind}");
+        assert!(db.get_product(id).await.expect("get").is_none(), "{kind}");
+        assert!(
+            !db.delete_product(id).await.expect("delete again"),
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn orders_are_listed_newest_first_with_names_paged_and_filtered() {
+    use flashsale_core::db::OrderFilter;
+    let fresh = fresh_dbs().await;
+    for (kind, db) in &fresh.dbs {
+        let phone = db
+            .insert_product(&NewProduct {
+                name: "Pocket Phone".into(),
+                ..product(10)
+            })
+            .await
+            .expect("insert");
+        let watch = db
+            .insert_product(&NewProduct {
+                name: "100%_Watch".into(),
+                ..product(10)
+            })
+            .await
+            .expect("insert");
+        let ann = db.create_user("Annie", "ann", "hash").await.expect("ann");
+        let bob = db.create_user("Bobby", "Bob", "hash").await.expect("bob");
+        let at = |user_id, product_id, accepted_at| OrderMessage {
+            order_id: new_order_id(),
+            user_id,
+            product_id,
+            accepted_at,
+        };
+        // Minute 0 holds two orders, minute 2 one; one shopper is gone (user 999).
+        let orders = [
+            at(ann, phone, 1_000),
+            at(bob, phone, 2_000),
+            at(ann, watch, 121_000),
+            at(999, watch, 122_000),
+        ];
+        db.record_orders(&orders).await.expect("record");
+
+        let all = OrderFilter::default();
+        assert_eq!(db.count_orders(&all).await.expect("count"), 4, "{kind}");
+        let page = db.list_orders(&all, 3, 0).await.expect("page 1");
+        let times: Vec<i64> = page.iter().map(|o| o.created_at).collect();
+        assert_eq!(times, [122_000, 121_000, 2_000], "{kind}");
+        assert_eq!(page[0].user_name, None, "{kind}: a shopper who is gone");
+        assert_eq!(page[1].user_name.as_deref(), Some("ann"), "{kind}");
+        assert_eq!(page[1].nick_name.as_deref(), Some("Annie"), "{kind}");
+        assert_eq!(
+            page[1].product_name.as_deref(),
+            Some("100%_Watch"),
+            "{kind}"
+        );
+        let rest = db.list_orders(&all, 3, 3).await.expect("page 2");
+        assert_eq!(rest.len(), 1, "{kind}");
+        assert_eq!(rest[0].order_id, orders[0].order_id, "{kind}");
+
+        // By shopper: user or nick name, any case; by product: name or id.
+        let by = |shopper: &str, product: &str| OrderFilter {
+            shopper: Some(shopper.into()).filter(|s: &String| !s.is_empty()),
+            product: Some(product.into()).filter(|s: &String| !s.is_empty()),
+        };
+        assert_eq!(
+            db.count_orders(&by("BOB", "")).await.expect("count"),
+            1,
+            "{kind}"
+        );
+        assert_eq!(
+            db.count_orders(&by("anni", "")).await.expect("count"),
+            2,
+            "{kind}"
+        );
+        assert_eq!(
+            db.count_orders(&by("ann", "phone")).await.expect("count"),
+            1,
+            "{kind}"
+        );
+        assert_eq!(
+            db.count_orders(&by("", &watch.to_string()))
+                .await
+                .expect("count"),
+            2,
+            "{kind}"
+        );
+        // LIKE's wildcards are taken literally, and quotes are only text.
+        assert_eq!(
+            db.count_orders(&by("", "100%_")).await.expect("count"),
+            2,
+            "{kind}"
+        );
+        assert_eq!(
+            db.count_orders(&by("", "pocket_phone"))
+                .await
+                .expect("count"),
+            0,
+            "{kind}"
+        );
+        assert_eq!(
+            db.count_orders(&by("' OR 1=1 --", ""))
+                .await
+                .expect("count"),
+            0,
+            "{kind}"
+        );
+        let filtered = db
+            .list_orders(&by("ann", "watch"), 10, 0)
+            .await
+            .expect("filtered");
+        assert_eq!(filtered.len(), 1, "{kind}");
+        assert_eq!(filtered[0].order_id, orders[2].order_id, "{kind}");
+
+        // The dashboard's numbers.
+        let stats = db.order_stats(100_000).await.expect("stats");
+        assert_eq!(stats.len(), 2, "{kind}");
+        assert_eq!(
+            (stats[0].product_id, stats[0].confirmed, stats[0].recent),
+            (phone, 2, 0),
+            "{kind}"
+        );
+        assert_eq!(
+            (stats[1].product_id, stats[1].confirmed, stats[1].recent),
+            (watch, 2, 2),
+            "{kind}"
+        );
+        assert_eq!(
+            db.orders_per_minute(0).await.expect("per minute"),
+            [(0, 2), (120_000, 2)],
+            "{kind}"
+        );
+        assert_eq!(
+            db.orders_per_minute(60_000).await.expect("per minute"),
+            [(120_000, 2)],
+            "{kind}"
+        );
+    }
+}

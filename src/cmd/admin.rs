@@ -1,11 +1,24 @@
-//! `flashsale admin`: the back-office alone.
+//! `flashsale admin`: the back-office alone, for scale-out deployments.
 
-use anyhow::bail;
+use crate::backends;
+use crate::stack::{connect_db, start_admin};
 use flashsale_core::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    bail!(
-        "the admin back-office is not built yet (it will listen on {})",
-        config.admin_listen
-    )
+    if backends::is_memory(&config.stock_url) {
+        tracing::warn!(
+            "stock_url is memory:, so this admin's stock store is its own: stock edits will not \
+             reach the gateways' reservations; set stock_url to the shop's redis://… (or use \
+             `flashsale up`, which runs the admin beside the gateway)"
+        );
+    }
+    let db = connect_db(config).await?;
+    let stock = backends::stock_store(config).await?;
+    let admin = start_admin(config, db.clone(), stock).await?;
+    super::up::print_admin(&admin, config);
+    super::shutdown_signal().await;
+    tracing::info!("shutting down");
+    admin.stop().await;
+    db.close().await;
+    Ok(())
 }

@@ -36,7 +36,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole shop in one process: SQLite under data/, in-memory stock and queue, the
-    /// demo catalogue on first run, the site rendered into dist/, the gateway on :8080.
+    /// demo catalogue on first run, the site rendered into dist/, the gateway on :8080, the
+    /// admin back-office on :8081 (its password and API token are printed on first run).
     Up,
     /// Render the catalogue from the database into dist/, incrementally: only pages whose
     /// product, template or asset changed since the last render are written.
@@ -46,7 +47,12 @@ pub enum Command {
     Gateway,
     /// Run the order worker alone (scale-out deployments).
     Worker,
-    /// The admin back-office (not built yet: it says so and exits).
+    /// Run the admin back-office alone (products, orders, live dashboard, republish, and the
+    /// JSON API under /api/) on admin_listen (default 127.0.0.1:8081). It needs the shop's
+    /// database, its Redis stock store (stock_url) so stock edits reach the gateways, and dist
+    /// pointing at the site the gateways serve. Credentials: admin_user / admin_password and
+    /// admin_token (FLASHSALE_ADMIN_USER, FLASHSALE_ADMIN_PASSWORD, FLASHSALE_ADMIN_TOKEN), or
+    /// generated under data_dir on first run and printed once.
     Admin,
     /// Create or upgrade the database schema.
     Migrate,

@@ -1,10 +1,17 @@
 //! `flashsale up`: the whole shop in one process.
 
-use crate::stack::Stack;
+use crate::stack::{start_admin, RunningAdmin, Stack};
 use flashsale_core::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let stack = Stack::start(config).await?;
+    let admin = match start_admin(config, stack.db.clone(), stack.stock.clone()).await {
+        Ok(admin) => admin,
+        Err(e) => {
+            stack.shutdown().await?;
+            return Err(e);
+        }
+    };
     println!();
     println!("  Flashsale is up.");
     println!("  Shop:     {}/", stack.gateway_url);
@@ -13,12 +20,55 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         flashsale_core::config::redact_url(&config.database_url)
     );
     println!("  Site:     {}/", config.dist.display());
-    println!("  Admin:    not built yet (see the admin issue)");
+    print_admin(&admin, config);
     println!("  Ctrl-C stops it; accepted orders are written before it exits.");
     println!();
     super::shutdown_signal().await;
     tracing::info!("shutting down");
+    admin.stop().await;
     stack.shutdown().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The admin's address and, on its first run only, what was generated for it. This goes to
+/// the terminal of whoever started the shop, never to the log.
+pub fn print_admin(admin: &RunningAdmin, config: &Config) {
+    println!("  Admin:    {}/  (user {})", admin.url, admin.user);
+    match &admin.first_run.password {
+        Some(password) => {
+            println!("            password: {password}");
+            println!(
+                "            (shown once: only its hash is kept in {}; set admin_password to choose one)",
+                config.data_dir.join("admin_password.argon2").display()
+            );
+        }
+        None if config.admin_password.is_some() => {
+            println!("            password: admin_password from the config")
+        }
+        None => println!(
+            "            password: as printed on the first run (delete {} for a new one)",
+            config.data_dir.join("admin_password.argon2").display()
+        ),
+    }
+    if admin.first_run.token_created {
+        match config.admin_token() {
+            Ok(token) => println!(
+                "  API:      {}/api/  Authorization: Bearer {token}",
+                admin.url
+            ),
+            Err(e) => println!("  API:      {}/api/  (token unreadable: {e})", admin.url),
+        }
+    } else if config.admin_token.is_some() {
+        println!(
+            "  API:      {}/api/  (token: admin_token from the config)",
+            admin.url
+        );
+    } else {
+        println!(
+            "  API:      {}/api/  (token in {})",
+            admin.url,
+            config.data_dir.join("admin_token").display()
+        );
+    }
 }

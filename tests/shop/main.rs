@@ -13,3 +13,5 @@ mod static_site;
 mod storm;
 // Stopping the shop loses no accepted order.
 mod shutdown;
+// `flashsale up` starts the admin and prints its credentials once.
+mod admin;

@@ -1,0 +1,69 @@
+// The dashboard, live: asks /dashboard.json every 2 seconds and updates the numbers and the
+// chart in place. Text is only set with textContent, never parsed as HTML.
+(function () {
+  "use strict";
+  const EVERY_MS = 2000;
+  const SVG = "http://www.w3.org/2000/svg";
+  const chart = document.getElementById("chart");
+  const table = document.getElementById("stats");
+  if (!chart || !table) return;
+
+  function text(id, value) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = String(value);
+  }
+
+  function drawChart(bars) {
+    while (chart.firstChild) chart.removeChild(chart.firstChild);
+    for (const bar of bars) {
+      const rect = document.createElementNS(SVG, "rect");
+      for (const k of ["x", "y", "width", "height"]) rect.setAttribute(k, String(bar[k]));
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = bar.label;
+      rect.appendChild(title);
+      chart.appendChild(rect);
+    }
+  }
+
+  function updateRows(products) {
+    const body = table.tBodies[0];
+    const known = new Set();
+    for (const p of products) {
+      known.add(String(p.id));
+      let row = body.querySelector('tr[data-id="' + p.id + '"]');
+      if (!row) {
+        // A product added since the page loaded: reload once to get its row.
+        window.location.reload();
+        return;
+      }
+      for (const cell of row.querySelectorAll("td[data-k]")) {
+        const v = p[cell.dataset.k];
+        cell.textContent = v === null || v === undefined ? "\u2013" : String(v);
+      }
+    }
+    for (const row of body.querySelectorAll("tr[data-id]")) {
+      if (!known.has(row.dataset.id)) row.remove();
+    }
+  }
+
+  async function refresh() {
+    try {
+      const res = await fetch("/dashboard.json", { credentials: "same-origin", cache: "no-store" });
+      if (res.status === 200) {
+        const data = await res.json();
+        updateRows(data.products);
+        drawChart(data.chart);
+        text("chart-peak", data.chartPeak);
+        text("last-minute", data.lastMinute);
+        text("updated-at", data.at);
+      } else if (res.redirected || res.status === 401 || res.status === 403) {
+        window.location.href = "/login";
+        return;
+      }
+    } catch (e) {
+      // The admin restarting: try again at the next tick.
+    }
+    setTimeout(refresh, EVERY_MS);
+  }
+  setTimeout(refresh, EVERY_MS);
+})();

@@ -1,0 +1,58 @@
+//! The orders as CSV, safe to open in a spreadsheet: a cell that starts with `=`, `+`, `-`
+//! or `@` (or a tab or carriage return) would be run as a formula, so it gets a leading `'`.
+//! Shopper and product names are typed by strangers; this is where that matters.
+
+use flashsale_core::db::OrderRow;
+
+pub const HEADER: &str =
+    "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,status\r\n";
+
+/// One order as a CSV line (RFC 4180, CRLF).
+pub fn line(o: &OrderRow, accepted_at: &str) -> String {
+    let cells = [
+        o.order_id.clone(),
+        accepted_at.to_string(),
+        o.user_id.to_string(),
+        o.user_name.clone().unwrap_or_default(),
+        o.nick_name.clone().unwrap_or_default(),
+        o.product_id.to_string(),
+        o.product_name.clone().unwrap_or_default(),
+        o.status.as_str().to_string(),
+    ];
+    let mut out = cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",");
+    out.push_str("\r\n");
+    out
+}
+
+/// A cell defused and quoted when it needs to be.
+pub fn cell(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused_and_quotes_escaped() {
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("-2+3"), "'-2+3");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("two\nlines"), "\"two\nlines\"");
+        assert_eq!(cell("Pocket Phone"), "Pocket Phone");
+    }
+}

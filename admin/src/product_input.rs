@@ -1,0 +1,389 @@
+//! A product as an admin typed it into the form or sent it to the API, checked field by
+//! field into the [`NewProduct`] the database takes. Both doors share this one check.
+
+use flashsale_core::domain::{NewProduct, Product};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const MAX_NAME: usize = 200;
+pub const MAX_DESCRIPTION: usize = 4_000;
+pub const MAX_IMAGE: usize = 1_000;
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// A million in the shop's currency, in cents.
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+
+/// The form's fields, as text. Field names are the API's (`saleStart`, `saleEnd`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProductForm {
+    pub name: String,
+    pub stock: String,
+    pub price: String,
+    pub image: String,
+    pub description: String,
+    pub sale_start: String,
+    pub sale_end: String,
+}
+
+impl ProductForm {
+    /// The form filled with a stored product, for editing.
+    pub fn from_product(p: &Product) -> Self {
+        ProductForm {
+            name: p.name.clone(),
+            stock: p.stock.to_string(),
+            price: flashsale_sitegen::format_price(p.price_cents),
+            image: p.image.clone(),
+            description: p.description.clone(),
+            sale_start: p.sale_start.map(rfc3339).unwrap_or_default(),
+            sale_end: p.sale_end.map(rfc3339).unwrap_or_default(),
+        }
+    }
+
+    /// Every field checked; all problems at once, so the admin fixes them in one go.
+    pub fn validate(&self) -> Result<NewProduct, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = self.name.trim();
+        let name_len = name.chars().count();
+        if name_len == 0 {
+            errors.push("name", "the name is required");
+        } else if name_len > MAX_NAME {
+            errors.push(
+                "name",
+                format!("the name is {name_len} characters; at most {MAX_NAME}"),
+            );
+        } else if name.chars().any(char::is_control) {
+            errors.push("name", "the name must be one line of text");
+        }
+
+        let stock = match self.stock.trim().parse::<i64>() {
+            Ok(n) if n < 0 => errors.add("stock", "stock cannot be negative"),
+            Ok(n) if n > MAX_STOCK => errors.add("stock", format!("stock is at most {MAX_STOCK}")),
+            Ok(n) => Some(n),
+            Err(_) if self.stock.trim().is_empty() => errors.add("stock", "stock is required"),
+            Err(_) => errors.add("stock", "stock must be a whole number, like 100"),
+        };
+
+        let price = match parse_price(&self.price) {
+            Some(c) if c > MAX_PRICE_CENTS => errors.add(
+                "price",
+                format!(
+                    "the price is at most {}",
+                    flashsale_sitegen::format_price(MAX_PRICE_CENTS)
+                ),
+            ),
+            Some(c) => Some(c),
+            None if self.price.trim().is_empty() => errors.add("price", "the price is required"),
+            None => errors.add(
+                "price",
+                "the price must be an amount like 19.99 (at most two decimals, not negative)",
+            ),
+        };
+
+        let image = self.image.trim();
+        if image.chars().count() > MAX_IMAGE {
+            errors.push(
+                "image",
+                format!("the image URL is at most {MAX_IMAGE} characters"),
+            );
+        } else if !image.is_empty() && !is_image_url(image) {
+            errors.push(
+                "image",
+                "the image must be a site path like /static/img/phone.svg or an http(s):// URL",
+            );
+        }
+
+        let description = self.description.trim();
+        if description.chars().count() > MAX_DESCRIPTION {
+            errors.push(
+                "description",
+                format!("the description is at most {MAX_DESCRIPTION} characters"),
+            );
+        }
+
+        let sale_start = parse_time(&self.sale_start, "saleStart", &mut errors);
+        let sale_end = parse_time(&self.sale_end, "saleEnd", &mut errors);
+        if let (Some(Some(start)), Some(Some(end))) = (sale_start, sale_end) {
+            if end <= start {
+                errors.push("saleEnd", "the sale must end after it starts");
+            }
+        }
+
+        match (stock, price, sale_start, sale_end) {
+            (Some(stock), Some(price_cents), Some(sale_start), Some(sale_end))
+                if errors.is_empty() =>
+            {
+                Ok(NewProduct {
+                    name: name.to_string(),
+                    stock,
+                    price_cents,
+                    image: image.to_string(),
+                    description: description.to_string(),
+                    sale_start,
+                    sale_end,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A product as the JSON API sends it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductJson {
+    pub id: i64,
+    pub name: String,
+    pub stock: i64,
+    /// The price as a decimal string ("19.99"): no float ever touches money.
+    pub price: String,
+    pub price_cents: i64,
+    pub image: String,
+    pub description: String,
+    pub sale_start: Option<String>,
+    pub sale_end: Option<String>,
+}
+
+impl From<&Product> for ProductJson {
+    fn from(p: &Product) -> Self {
+        ProductJson {
+            id: p.id,
+            name: p.name.clone(),
+            stock: p.stock,
+            price: flashsale_sitegen::format_price(p.price_cents),
+            price_cents: p.price_cents,
+            image: p.image.clone(),
+            description: p.description.clone(),
+            sale_start: p.sale_start.map(rfc3339),
+            sale_end: p.sale_end.map(rfc3339),
+        }
+    }
+}
+
+/// A product as a script sends it to the API. Unknown fields are refused, so a typo such as
+/// `salesEnd` is an error instead of a silently open sale.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProductBody {
+    pub name: String,
+    pub stock: i64,
+    pub price: Amount,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sale_start: Option<String>,
+    #[serde(default)]
+    pub sale_end: Option<String>,
+}
+
+/// `19.99` or `"19.99"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Amount {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl From<ProductBody> for ProductForm {
+    fn from(b: ProductBody) -> Self {
+        ProductForm {
+            name: b.name,
+            stock: b.stock.to_string(),
+            price: match b.price {
+                Amount::Number(n) => n.to_string(),
+                Amount::Text(s) => s,
+            },
+            image: b.image,
+            description: b.description,
+            sale_start: b.sale_start.unwrap_or_default(),
+            sale_end: b.sale_end.unwrap_or_default(),
+        }
+    }
+}
+
+/// What is wrong with a product, field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// Records a problem; returns `None` so a parse can say "no value" in the same breath.
+    fn add<T>(&mut self, field: &'static str, message: impl Into<String>) -> Option<T> {
+        self.push(field, message);
+        None
+    }
+
+    fn push(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The message of `field`, if it has one.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn as_json(&self) -> serde_json::Value {
+        self.0
+            .iter()
+            .map(|(f, m)| (f.to_string(), serde_json::Value::from(m.as_str())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// `12`, `12.5`, `12.50` -> cents; no sign, at most two decimals, no float on the way.
+pub fn parse_price(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > 12
+        || !digits(whole)
+        || fraction.len() > 2
+        || !digits(fraction)
+    {
+        return None;
+    }
+    if text.ends_with('.') {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let cents: i64 = match fraction.len() {
+        0 => 0,
+        1 => fraction.parse::<i64>().ok()? * 10,
+        _ => fraction.parse().ok()?,
+    };
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+/// Empty: no time (`Some(None)`); valid: `Some(Some(unix))`; invalid: recorded, `None`.
+fn parse_time(text: &str, field: &'static str, errors: &mut FieldErrors) -> Option<Option<i64>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(t) => Some(Some(t.unix_timestamp())),
+        Err(_) => errors.add(
+            field,
+            format!("{field} must be an RFC 3339 time like 2030-12-01T10:00:00Z, or empty"),
+        ),
+    }
+}
+
+/// A site path (not `//host`, which leaves the site) or an http(s) URL, without characters
+/// that could end an attribute.
+fn is_image_url(url: &str) -> bool {
+    let allowed = (url.starts_with('/') && !url.starts_with("//"))
+        || url.starts_with("https://")
+        || url.starts_with("http://");
+    allowed
+        && !url.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`')
+        })
+}
+
+/// Unix seconds as RFC 3339 in UTC.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> ProductForm {
+        ProductForm {
+            name: "Pocket Phone".into(),
+            stock: "10".into(),
+            price: "19.99".into(),
+            image: "/static/img/phone.svg".into(),
+            description: "a phone".into(),
+            sale_start: String::new(),
+            sale_end: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_good_product_passes() {
+        let p = form().validate().expect("valid");
+        assert_eq!((p.stock, p.price_cents, p.sale_start), (10, 1999, None));
+    }
+
+    #[test]
+    fn prices_are_exact_cents() {
+        assert_eq!(parse_price("12"), Some(1200));
+        assert_eq!(parse_price("12.5"), Some(1250));
+        assert_eq!(parse_price(" 0.07 "), Some(7));
+        for bad in ["", "-1", "1.999", "1e3", "abc", "1.", ".5", "1,50", "+3"] {
+            assert_eq!(parse_price(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let bad = ProductForm {
+            name: "x".repeat(201),
+            stock: "-1".into(),
+            price: "cheap".into(),
+            image: "javascript:alert(1)".into(),
+            sale_start: "2030-01-02T00:00:00Z".into(),
+            sale_end: "2030-01-01T00:00:00Z".into(),
+            ..form()
+        };
+        let errors = bad.validate().expect_err("invalid");
+        for field in ["name", "stock", "price", "image", "saleEnd"] {
+            assert!(errors.get(field).is_some(), "{field}: {errors}");
+        }
+        assert_eq!(
+            errors.get("saleEnd"),
+            Some("the sale must end after it starts")
+        );
+        let empty = ProductForm::default().validate().expect_err("empty");
+        assert_eq!(empty.get("name"), Some("the name is required"));
+        let bad_time = ProductForm {
+            sale_start: "tomorrow".into(),
+            ..form()
+        };
+        assert!(bad_time
+            .validate()
+            .expect_err("bad time")
+            .get("saleStart")
+            .is_some());
+    }
+
+    #[test]
+    fn names_keep_their_html_as_text_and_times_round_trip() {
+        let p = ProductForm {
+            name: "  <script>alert(1)</script>  ".into(),
+            sale_start: "2030-01-01T10:00:00+02:00".into(),
+            ..form()
+        }
+        .validate()
+        .expect("valid");
+        // Stored as typed (trimmed); escaping is the pages' job.
+        assert_eq!(p.name, "<script>alert(1)</script>");
+        assert_eq!(
+            p.sale_start.map(rfc3339).as_deref(),
+            Some("2030-01-01T08:00:00Z")
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! `flashsale up` starts the back-office too: it prints the admin's address and, on the first
+//! run only, the generated password and API token, which then work.
+
+use flashsale_testkit::free_port;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `flashsale up` in `dir`; its stdout up to the "Ctrl-C" line of the banner.
+fn up(dir: &std::path::Path, gateway: &str, admin: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("up")
+        .current_dir(dir)
+        .env("FLASHSALE_GATEWAY_LISTEN", gateway)
+        .env("FLASHSALE_ADMIN_LISTEN", admin)
+        .env("FLASHSALE_GATEWAY_THREADS", "1")
+        .env_remove("FLASHSALE_ADMIN_PASSWORD")
+        .env_remove("FLASHSALE_ADMIN_TOKEN")
+        .env_remove("FLASHSALE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("flashsale up starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read stdout");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    (child, banner)
+}
+
+fn stop(child: &mut Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success(),
+        "flashsale up exits cleanly on SIGTERM: {status}"
+    );
+}
+
+/// The value after `label` on its line of the banner.
+fn after<'a>(banner: &'a str, label: &str) -> Option<&'a str> {
+    banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(str::trim)
+}
+
+#[tokio::test]
+async fn up_starts_the_admin_and_prints_its_credentials_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    let admin_url = format!("http://{admin}");
+    assert!(
+        banner.contains(&format!("Admin:    {admin_url}/  (user admin)")),
+        "{banner}"
+    );
+    let password = after(&banner, "password:").expect("a first run prints the password");
+    let token_line = after(&banner, "API:").expect("the API line");
+    let token = token_line
+        .rsplit("Bearer ")
+        .next()
+        .expect("a first run prints the token");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/admin_token")).expect("token file"),
+        token
+    );
+    let hash =
+        std::fs::read_to_string(dir.path().join("data/admin_password.argon2")).expect("hash file");
+    assert!(!hash.contains(password), "only the hash is kept");
+
+    // The printed password logs in through the real form; the token opens the API.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let form = browser
+        .get(format!("{admin_url}/login"))
+        .send()
+        .await
+        .expect("login form")
+        .text()
+        .await
+        .expect("page");
+    let marker = "name=\"csrf\" value=\"";
+    let start = form.find(marker).expect("csrf field") + marker.len();
+    let csrf = &form[start..start + form[start..].find('"').expect("quote")];
+    let dashboard = browser
+        .post(format!("{admin_url}/login"))
+        .form(&[("user", "admin"), ("password", password), ("csrf", csrf)])
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(dashboard.status(), 200, "followed to the dashboard");
+    assert!(dashboard
+        .text()
+        .await
+        .expect("page")
+        .contains("<h1>Dashboard</h1>"));
+    let products: serde_json::Value = reqwest::Client::new()
+        .get(format!("{admin_url}/api/products"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        !products.as_array().expect("array").is_empty(),
+        "the demo catalogue"
+    );
+    stop(&mut child);
+
+    // The second run shows no secret.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    assert!(!banner.contains(password), "{banner}");
+    assert!(!banner.contains(token), "{banner}");
+    assert!(banner.contains("as printed on the first run"), "{banner}");
+    stop(&mut child);
+}
