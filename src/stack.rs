@@ -282,11 +282,8 @@ pub async fn start_admin(
     let state = flashsale_admin::AdminState::new(flashsale_admin::AdminParts {
         db,
         stock,
-        site: flashsale_sitegen::SiteOptions::new(
-            config.dist.clone(),
-            config.cooldown_secs,
-            config.shop_name.clone(),
-        ),
+        // The same options as `flashsale sitegen`, so a republish renders only what changed.
+        site: site_options(config),
         credentials,
     })
     .context("could not load the admin's templates")?;
