@@ -317,7 +317,7 @@ impl Site {
     fn sitemap_jobs(&self) -> Vec<Job> {
         let mut input = Xxh3::new();
         input.update(&self.base.to_le_bytes());
-        let mut count = 0;
+        let mut count: usize = 0;
         for id in self.catalogue.iter().flat_map(|c| c.keys()) {
             input.update(&id.to_le_bytes());
             count += 1;
