@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_wrk_load_becomes_a_row_with_its_unexpected_answers() {
-        let load = crate::wrk::parse("RESULT 2000 2.0 0.25 1.5 0\nSTATUS 202 1999\nSTATUS 503 1\n")
+        let load = crate::wrk::parse("RESULT 2010 2.0 0.25 1.5 0\nSTATUS 202 1999\nSTATUS 503 1\n")
             .expect("parses");
         let row = Row::load("success", &load, 202);
         assert_eq!(row.result, "1,000 req/s");

@@ -4,6 +4,8 @@
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 /// The Lua script every run uses (see its header for its arguments).
 const SCRIPT: &str = include_str!("shoppers.lua");
@@ -24,12 +26,18 @@ pub struct Load {
 }
 
 impl Load {
+    /// Buys answered per second (not counting the health checks a thread sends while it
+    /// waits for its last answers).
     pub fn rate(&self) -> f64 {
         if self.seconds > 0.0 {
-            self.requests as f64 / self.seconds
+            self.answered() as f64 / self.seconds
         } else {
             0.0
         }
+    }
+
+    pub fn answered(&self) -> u64 {
+        self.statuses.values().sum()
     }
 
     /// Answers with `status`.
@@ -39,8 +47,7 @@ impl Load {
 
     /// Answers other than `expect`, and errors.
     pub fn unexpected(&self, expect: u16) -> u64 {
-        let answered: u64 = self.statuses.values().sum();
-        answered - self.count(expect) + self.errors
+        self.answered() - self.count(expect) + self.errors
     }
 
     /// "12 unexpected (429 x10, errors x2)", or empty when every answer was `expect`.
@@ -114,6 +121,7 @@ pub enum Shoppers {
 /// wrk's settings for a series of runs.
 pub struct Wrk {
     script: PathBuf,
+    dir: PathBuf,
     pub seconds: u64,
     pub connections: u32,
 }
@@ -133,6 +141,7 @@ impl Wrk {
             .with_context(|| format!("cannot write {}", script.display()))?;
         Ok(Wrk {
             script,
+            dir: dir.to_path_buf(),
             seconds,
             connections,
         })
@@ -147,7 +156,10 @@ impl Wrk {
         cookies: &Path,
         shoppers: Shoppers,
     ) -> anyhow::Result<Load> {
-        let out = std::process::Command::new("wrk")
+        let done = tempfile::Builder::new()
+            .prefix("wrk-done")
+            .tempdir_in(&self.dir)?;
+        let mut wrk = std::process::Command::new("wrk")
             .args(["-t", &THREADS.to_string()])
             .args(["-c", &self.connections.to_string()])
             .args(["-d", &format!("{}s", self.seconds)])
@@ -162,8 +174,23 @@ impl Wrk {
                 Shoppers::Once => "stop",
                 Shoppers::Cycle => "cycle",
             })
-            .output()
+            .arg(done.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("cannot run wrk")?;
+        // Every thread done before -d: end wrk now (see `finish` in the script).
+        let mut interrupted = false;
+        while wrk.try_wait()?.is_none() {
+            if !interrupted && std::fs::read_dir(done.path())?.count() >= THREADS as usize {
+                interrupted = true;
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", &wrk.id().to_string()])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = wrk.wait_with_output()?;
         parse(&String::from_utf8_lossy(&out.stdout)).with_context(|| {
             format!(
                 "wrk against {addr}{path} failed: {}",
@@ -186,7 +213,8 @@ mod tests {
     fn reads_rate_latency_and_answers_by_status() {
         let load = parse(OUTPUT).expect("parses");
         assert_eq!(load.requests, 912_345);
-        assert!((load.rate() - 912_345.0 / 10.002).abs() < 1e-6);
+        assert_eq!(load.answered(), 912_342);
+        assert!((load.rate() - 912_342.0 / 10.002).abs() < 1e-6);
         assert_eq!(load.p50_ms, 0.512);
         assert_eq!(load.p99_ms, 2.345);
         assert_eq!(load.errors, 3);
