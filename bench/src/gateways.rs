@@ -23,9 +23,9 @@ pub struct Gateways {
 }
 
 impl Gateways {
-    /// Starts A and B for `sale`, each with its own RabbitMQ publisher, as separate
-    /// processes would have.
-    pub async fn start(sale: &Sale) -> anyhow::Result<Gateways> {
+    /// Starts A and B for `sale` with a per-shopper `cooldown`, each with its own RabbitMQ
+    /// publisher, as separate processes would have.
+    pub async fn start(sale: &Sale, cooldown: Duration) -> anyhow::Result<Gateways> {
         let dist = tempfile::tempdir()?;
         let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
         let cluster_secret = flashsale_core::config::random_secret();
@@ -42,7 +42,7 @@ impl Gateways {
                 queue: Arc::new(AmqpQueue::connect(AMQP, &sale.queue).await?),
                 codec: codec.clone(),
                 session_ttl: Duration::from_secs(3600),
-                cooldown: COOLDOWN,
+                cooldown,
                 cooldown_capacity: 4_000_000,
                 dist: dist.path().to_path_buf(),
                 cluster: Cluster::new(&nodes, 20, node, cluster_secret.as_bytes()),

@@ -15,6 +15,7 @@ use crate::wrk::{Load, Shoppers, Wrk};
 use crate::Scale;
 use flashsale_testkit::free_port;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Stock of the product the success runs buy: more than any run can sell.
 const PLENTY: i64 = 1_000_000_000;
@@ -37,7 +38,10 @@ const HOP: &str = "two HTTP hops on one machine";
 pub async fn run(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     let dir = tempfile::tempdir()?;
     let sale = Sale::open(&[PLENTY, 0]).await?;
-    let gateways = Gateways::start(&sale).await?;
+    // Longer than a run, so the one shopper of too_fast stays too fast throughout (with the
+    // default 10 s, a 10 s run would let it through once); a check costs the same either way.
+    let cooldown = Duration::from_secs(scale.seconds + 60);
+    let gateways = Gateways::start(&sale, cooldown).await?;
     let measured = measure(scale, &sale, &gateways, dir.path().to_path_buf()).await;
     gateways.shutdown().await?;
     sale.close().await?;

@@ -6,12 +6,15 @@ use std::process::Command;
 pub struct Environment {
     pub date: String,
     pub machine: String,
+    /// The 1-minute load average before the run and now: other work on the machine.
+    pub load: String,
     pub versions: Vec<(&'static str, String)>,
     pub command: String,
 }
 
 impl Environment {
-    pub async fn collect() -> Environment {
+    /// `load_before`: [`load_average`] taken before the measurements.
+    pub async fn collect(load_before: &str) -> Environment {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -51,6 +54,10 @@ impl Environment {
         Environment {
             date: now(),
             machine,
+            load: format!(
+                "{load_before} before the run, {} after (on {cores} cores)",
+                load_average()
+            ),
             versions,
             command: format!(
                 "cargo run --release -p flashsale-bench -- {}",
@@ -67,13 +74,22 @@ impl Environment {
             .map(|(name, v)| format!("{name} {v}"))
             .collect();
         format!(
-            "- Date: {}\n- Machine: {}\n- Versions: {}\n- Command: `{}`\n",
+            "- Date: {}\n- Machine: {}\n- Load average (1 min): {}\n- Versions: {}\n- Command: `{}`\n",
             self.date,
             self.machine,
+            self.load,
             versions.join(", "),
             self.command
         )
     }
+}
+
+/// The 1-minute load average, from /proc/loadavg.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn now() -> String {

@@ -110,6 +110,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         eprintln!("warning: a debug build measures nothing useful; run with --release");
     }
     let scale = Scale::new(cli);
+    let load_before = machine::load_average();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let sections = match &cli.what {
@@ -132,7 +133,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 (None, true) => None,
             };
             if let Some(out) = out {
-                let report = report(&machine::Environment::collect().await, &table);
+                let report = report(&machine::Environment::collect(&load_before).await, &table);
                 std::fs::write(&out, report)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 eprintln!("written to {}", out.display());

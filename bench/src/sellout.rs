@@ -4,7 +4,7 @@
 //! latency of Buy during the sale, and whether the database holds exactly one order a unit.
 
 use crate::cookies::Cookies;
-use crate::gateways::Gateways;
+use crate::gateways::{Gateways, COOLDOWN};
 use crate::sale::{Sale, AMQP};
 use crate::table::{thousands, Row, Section};
 use crate::wrk::{Shoppers, Wrk};
@@ -22,7 +22,7 @@ const RECORD_BOUND: Duration = Duration::from_secs(60);
 
 pub async fn run(scale: &Scale) -> anyhow::Result<Section> {
     let sale = Sale::open(&[scale.sale_units]).await?;
-    let gateways = Gateways::start(&sale).await?;
+    let gateways = Gateways::start(&sale, COOLDOWN).await?;
     let stats = Arc::new(DrainStats::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = {
