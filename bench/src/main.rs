@@ -1,95 +1,196 @@
-//! flashsale-bench: measures the shop beside references taken in the same run.
+//! flashsale-bench: measures the shop on this machine, each figure beside a reference taken in
+//! the same run, and prints one Markdown table (also written to `BENCHMARKS.md` by `all`).
+//!
+//! - [`getone`]: 1. the HTTP ceiling, 3. each `/getOne` path to the owner and through a peer.
+//! - [`sellout`]: 4. a sale: time to sell out, Buy latency, exactly one order a unit.
+//! - [`static_page`]: 2. a product page from the gateway against nginx.
+//! - [`drain`]: 5. the worker's drain rate into MariaDB.
+//! - [`site`]: 6. sitegen against hugo, and a one-product republish.
+//! - [`memory`]: 7. a gateway process's memory with many shoppers' cooldowns.
+//! - [`machine`]: date, machine and versions for the report.
+//! - [`table`]: the sections and rows of the one table; [`wrk`]: load and its results.
+//! - Fixtures: [`sale`] (database, Redis, queue), [`gateways`] (a ring of two),
+//!   [`cookies`] (distinct shoppers), [`reference`] (the minimal responder), [`http`].
 
-mod buy;
+mod cookies;
 mod drain;
-mod ring;
+mod gateways;
+mod getone;
+mod http;
+mod machine;
+mod memory;
+mod reference;
 mod sale;
+mod sellout;
 mod site;
 mod static_page;
 mod table;
 mod wrk;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use table::Section;
 
-/// Benchmarks against the real services on this machine; prints Markdown tables.
+/// Benchmarks against the real services on this machine (MariaDB, Redis, RabbitMQ on their
+/// default ports) with wrk on loopback; prints one Markdown table.
 #[derive(Parser)]
 #[command(name = "flashsale-bench", about)]
 struct Cli {
+    /// Short runs and small counts, to check that every row works (figures are rough).
+    #[arg(long, global = true)]
+    quick: bool,
+    /// Seconds of load per `/getOne` run (default: 10, or 2 with --quick).
+    #[arg(long, global = true)]
+    seconds: Option<u64>,
+    /// Concurrent connections of wrk.
+    #[arg(long, global = true, default_value_t = 64)]
+    connections: u32,
     #[command(subcommand)]
     what: What,
 }
 
 #[derive(Subcommand)]
 enum What {
-    /// Worker drain rate: queued orders recorded in MariaDB per second.
-    Drain {
-        /// Orders to queue and drain.
-        #[arg(long, default_value_t = 100_000)]
-        orders: usize,
+    /// Every section, as one table, also written to `--out`.
+    All {
+        /// Where the report goes (default: BENCHMARKS.md at the workspace root; not written
+        /// with --quick unless given).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
-    /// `/getOne` through Redis + RabbitMQ, against a minimal pingora responder.
-    Buy {
-        /// Seconds of load per measurement.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-    },
-    /// `/getOne` to the shopper's owner directly versus through a node that forwards it.
-    Ring {
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-    },
-    /// sitegen against hugo on the same catalogue; republishing one product.
-    Site {
-        /// Catalogue sizes to render.
-        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
-        products: Vec<usize>,
-        /// Single-product republishes timed per size.
-        #[arg(long, default_value_t = 20)]
-        republishes: usize,
-    },
-    /// A product page from the gateway against nginx, plain and gzip.
-    Static {
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-    },
-    /// Every benchmark, with its defaults.
-    All,
+    /// 1 and 3: the HTTP ceiling and `/getOne` on a ring of two gateways.
+    Getone,
+    /// 4: a sale of few units to many distinct shoppers, with the worker draining.
+    Sale,
+    /// 5: the worker's drain rate into MariaDB.
+    Drain,
+    /// 7: the memory of a `flashsale gateway` process holding many shoppers' cooldowns.
+    Memory,
+    /// 2: a product page from the gateway against nginx, plain and gzip.
+    Static,
+    /// 6: sitegen against hugo on the same catalogue; republishing one product.
+    Site,
 }
 
-fn main() -> anyhow::Result<()> {
+/// How big each measurement is.
+pub struct Scale {
+    pub seconds: u64,
+    pub connections: u32,
+    pub sale_shoppers: usize,
+    pub sale_units: i64,
+    pub drain_orders: usize,
+    /// The memory is read after the load brings the shoppers held to each of these.
+    pub memory_shoppers: [usize; 2],
+    /// Catalogue sizes sitegen and hugo render.
+    pub site_products: Vec<usize>,
+    pub republishes: usize,
+}
+
+impl Scale {
+    fn new(cli: &Cli) -> Scale {
+        let quick = cli.quick;
+        Scale {
+            seconds: cli.seconds.unwrap_or(if quick { 2 } else { 10 }),
+            connections: cli.connections,
+            sale_shoppers: if quick { 20_000 } else { 100_000 },
+            sale_units: 1_000,
+            drain_orders: if quick { 20_000 } else { 100_000 },
+            memory_shoppers: if quick {
+                [10_000, 100_000]
+            } else {
+                [100_000, 1_000_000]
+            },
+            site_products: if quick {
+                vec![1_000]
+            } else {
+                vec![10_000, 100_000]
+            },
+            republishes: 20,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flashsale-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build measures nothing useful; run with --release");
+    }
+    let scale = Scale::new(cli);
+    let load_before = machine::load_average();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        match cli.what {
-            What::Drain { orders } => drain::run(orders).await,
-            What::Buy {
-                seconds,
-                connections,
-            } => buy::run(seconds, connections).await,
-            What::Ring {
-                seconds,
-                connections,
-            } => ring::run(seconds, connections).await,
-            What::Site {
-                products,
-                republishes,
-            } => site::run(&products, republishes).await,
-            What::Static {
-                seconds,
-                connections,
-            } => static_page::run(seconds, connections).await,
-            What::All => {
-                drain::run(100_000).await?;
-                buy::run(10, 64).await?;
-                ring::run(10, 64).await
+        let sections = match &cli.what {
+            What::All { .. } => all(&scale).await?,
+            What::Getone => getone::run(&scale).await?,
+            What::Sale => vec![sellout::run(&scale).await?],
+            What::Drain => vec![drain::run(scale.drain_orders).await?],
+            What::Memory => vec![memory::run(&scale).await?],
+            What::Static => vec![static_page::run(scale.seconds, scale.connections).await?],
+            What::Site => vec![site::run(&scale.site_products, scale.republishes).await?],
+        };
+        let table = table::render(&sections);
+        println!("\n{table}");
+        if let What::All { out } = &cli.what {
+            let out = match (out, cli.quick) {
+                (Some(out), _) => Some(out.clone()),
+                (None, false) => Some(
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("..")
+                        .join("BENCHMARKS.md"),
+                ),
+                (None, true) => None,
+            };
+            if let Some(out) = out {
+                let report = report(&machine::Environment::collect(&load_before).await, &table);
+                std::fs::write(&out, report)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                eprintln!("written to {}", out.display());
             }
         }
+        anyhow::Ok(())
     })
+}
+
+/// Every section in the order of the issue.
+async fn all(scale: &Scale) -> anyhow::Result<Vec<Section>> {
+    let mut sections = Vec::new();
+    let mut ceiling_and_getone = getone::run(scale).await?.into_iter();
+    // 1. the HTTP ceiling
+    sections.extend(ceiling_and_getone.next());
+    // 2. a static product page, gateway versus nginx
+    sections.push(static_page::run(scale.seconds, scale.connections).await?);
+    // 3. /getOne
+    sections.extend(ceiling_and_getone);
+    // 4. a sale
+    sections.push(sellout::run(scale).await?);
+    // 5. worker drain
+    sections.push(drain::run(scale.drain_orders).await?);
+    // 6. sitegen versus hugo
+    sections.push(site::run(&scale.site_products, scale.republishes).await?);
+    // 7. gateway memory
+    sections.push(memory::run(scale).await?);
+    Ok(sections)
+}
+
+/// BENCHMARKS.md: where and how, then the table.
+fn report(environment: &machine::Environment, table: &str) -> String {
+    format!(
+        "# Benchmarks\n\n{}\n\
+         Everything ran at once on this one machine: wrk, the gateways, Redis, RabbitMQ and \
+         MariaDB share its cores, so absolute figures move with the machine and its other \
+         load; the ratios to the references measured in the same run are what carries over. \
+         Goals are the issue's targets, reported, not asserted.\n\n{table}",
+        environment.header()
+    )
 }

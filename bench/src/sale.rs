@@ -1,4 +1,4 @@
-//! One sale on the real services for a benchmark: a fresh database with one product, its
+//! One sale on the real services for a benchmark: a fresh database with its products, their
 //! stock in Redis under a fresh prefix, and a fresh queue name; `close` removes them all.
 
 use flashsale_core::domain::NewProduct;
@@ -12,32 +12,45 @@ pub(crate) const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 pub(crate) struct Sale {
     pub(crate) db: Db,
-    pub(crate) product_id: i64,
+    /// The products, in the order of the stocks given to `open`.
+    pub(crate) products: Vec<i64>,
     pub(crate) stock: Arc<RedisStock>,
     pub(crate) prefix: String,
     pub(crate) queue: String,
     /// Dropped last: the database goes with it.
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl Sale {
-    /// A product with `units` in the database and in Redis.
-    pub(crate) async fn open(units: i64) -> anyhow::Result<Sale> {
+    /// A product for each of `stocks` (its units), in the database and in Redis.
+    pub(crate) async fn open(stocks: &[i64]) -> anyhow::Result<Sale> {
         require("MariaDB", "127.0.0.1:3306");
         require("Redis", "127.0.0.1:6379");
         require("RabbitMQ", "127.0.0.1:5672");
-        let (database, db, product_id) = fresh_db(units).await?;
+        let database = mysql_database();
+        let db = Db::connect(&database.url).await?;
+        db.migrate().await?;
         let prefix = format!("{}:", unique_name("fs_bench"));
         let stock = Arc::new(RedisStock::connect("redis://127.0.0.1:6379/", &prefix).await?);
-        stock.load(product_id, units, &[]).await?;
+        let mut products = Vec::new();
+        for units in stocks {
+            let id = insert_product(&db, *units).await?;
+            stock.load(id, *units, &[]).await?;
+            products.push(id);
+        }
         Ok(Sale {
             db,
-            product_id,
+            products,
             stock,
             prefix,
             queue: unique_name("fs_bench"),
-            _database: database,
+            database,
         })
+    }
+
+    /// Where the database is, for a gateway process of this sale.
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database.url
     }
 
     pub(crate) async fn close(self) -> anyhow::Result<()> {
@@ -53,7 +66,12 @@ pub(crate) async fn fresh_db(units: i64) -> anyhow::Result<(TestDatabase, Db, i6
     let database = mysql_database();
     let db = Db::connect(&database.url).await?;
     db.migrate().await?;
-    let product_id = db
+    let product_id = insert_product(&db, units).await?;
+    Ok((database, db, product_id))
+}
+
+async fn insert_product(db: &Db, units: i64) -> anyhow::Result<i64> {
+    Ok(db
         .insert_product(&NewProduct {
             name: "bench".into(),
             stock: units,
@@ -63,6 +81,5 @@ pub(crate) async fn fresh_db(units: i64) -> anyhow::Result<(TestDatabase, Db, i6
             sale_start: None,
             sale_end: None,
         })
-        .await?;
-    Ok((database, db, product_id))
+        .await?)
 }

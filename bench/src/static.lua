@@ -1,12 +1,15 @@
 -- wrk script: GET one path over kept-alive connections, optionally with an Accept-Encoding.
--- args: path, accept-encoding ("" for none). Counts answers other than 200.
+-- args: path, accept-encoding ("" for none). Prints one RESULT line and one STATUS line per
+-- answer status, like shoppers.lua, for the bench to read.
 local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
 end
 
-local path, encoding, bad = "/", nil, 0
+local path, encoding = "/", nil
+-- A global, so `done` can read it from each thread.
+statuses = {}
 
 function init(args)
   path = args[1]
@@ -20,12 +23,21 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 200 then bad = bad + 1 end
+  statuses[status] = (statuses[status] or 0) + 1
 end
 
 function done(summary, latency, requests)
-  local wrong = 0
-  for _, t in ipairs(threads) do wrong = wrong + (t:get("bad") or 0) end
+  local e = summary.errors
   io.write(string.format("RESULT %d %f %f %f %d\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, wrong))
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    e.connect + e.read + e.write + e.timeout))
+  local all = {}
+  for _, t in ipairs(threads) do
+    for status, count in pairs(t:get("statuses") or {}) do
+      all[status] = (all[status] or 0) + count
+    end
+  end
+  for status, count in pairs(all) do
+    io.write(string.format("STATUS %d %d\n", status, count))
+  end
 end

@@ -2,7 +2,8 @@
 //! the same `dist/`, with `gzip_static` and an open-file cache), with keep-alive, at the same
 //! concurrency: requests/s and p99, plain and gzip.
 
-use crate::table::Table;
+use crate::table::{Row, Section};
+use crate::wrk::Wrk;
 use flashsale_core::domain::NewProduct;
 use flashsale_core::queue::MemoryQueue;
 use flashsale_core::stock::MemoryStock;
@@ -17,14 +18,16 @@ use std::time::Duration;
 
 const SCRIPT: &str = include_str!("static.lua");
 
-pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
-    for tool in ["wrk", "nginx"] {
-        anyhow::ensure!(
-            std::process::Command::new(tool).arg("-v").output().is_ok(),
-            "{tool} is not installed (Debian: apt-get install {tool})"
-        );
-    }
+pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
+    anyhow::ensure!(
+        std::process::Command::new("nginx")
+            .arg("-v")
+            .output()
+            .is_ok(),
+        "nginx is not installed (Debian: apt-get install nginx)"
+    );
     let dir = tempfile::tempdir()?;
+    let wrk = Wrk::new(dir.path(), seconds, connections)?;
     let dist = dir.path().join("dist");
     let db = Db::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?;
     db.migrate().await?;
@@ -63,42 +66,33 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<()> {
     let script = dir.path().join("static.lua");
     std::fs::write(&script, SCRIPT)?;
     let page = format!("/product/{id}.html");
-    let load = |addr: &str, encoding: &str| {
-        crate::wrk::run(&crate::wrk::Args {
-            script: &script,
-            url: &format!("http://{addr}{page}"),
-            seconds,
-            connections,
-            script_args: &[page.as_str(), encoding],
-        })
-    };
-    let mut table = Table::new(&[
-        "server",
-        "requests/s",
-        "p50 ms",
-        "p99 ms",
-        "unexpected answers",
-        "vs nginx",
-    ]);
-    for (label, encoding) in [("plain", ""), ("gzip", "gzip")] {
-        let nginx_load = load(&nginx_addr, encoding)?;
-        let gateway_load = load(&gateway_addr, encoding)?;
-        for (name, l) in [
-            (format!("nginx, {label} (reference)"), &nginx_load),
-            (format!("gateway, {label}"), &gateway_load),
-        ] {
-            table.row(l.row(&name, &nginx_load));
-        }
-    }
-    table.print(&format!(
-        "Static product page, {connections} connections, {seconds} s each, keep-alive, wrk on loopback"
+    let mut section = Section::new(format!(
+        "2. Static product page: gateway (from memory) versus nginx (sendfile, gzip_static), \
+         keep-alive, {connections} connections, {seconds} s each"
     ));
+    for (label, encoding) in [("plain", ""), ("gzip", "gzip")] {
+        let nginx_load = wrk.get(&script, &format!("http://{nginx_addr}"), &page, encoding)?;
+        let gateway_load = wrk.get(&script, &format!("http://{gateway_addr}"), &page, encoding)?;
+        section.push(Row::load(
+            format!("nginx, {label} (reference)"),
+            &nginx_load,
+            200,
+        ));
+        section.push(
+            Row::load(format!("gateway, {label}"), &gateway_load, 200)
+                .versus(gateway_load.rate(), nginx_load.rate(), "nginx", Some(1.0))
+                .note(format!(
+                    "p99 {:.2}x nginx's",
+                    gateway_load.p99_ms / nginx_load.p99_ms.max(0.001)
+                )),
+        );
+    }
 
     let _ = nginx.kill();
     let _ = nginx.wait();
     tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
     db.close().await;
-    Ok(())
+    Ok(section)
 }
 
 /// nginx tuned as a shop would for static files, as many workers as cores (the gateway runs

@@ -1,0 +1,84 @@
+//! A ring of two gateways in this process, on loopback, selling a [`Sale`] through Redis and
+//! RabbitMQ: node A receives the load; a shopper owned by B is forwarded there.
+
+use crate::sale::{Sale, AMQP};
+use flashsale_core::queue::AmqpQueue;
+use flashsale_core::stock::StockStore;
+use flashsale_core::{Ring, SignCodec};
+use flashsale_gateway::cluster::Cluster;
+use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
+use flashsale_testkit::free_port;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The cooldown of the contract's default.
+pub const COOLDOWN: Duration = Duration::from_secs(10);
+
+pub struct Gateways {
+    /// `host:port` of A, then B.
+    pub nodes: Vec<String>,
+    pub codec: SignCodec,
+    handles: Vec<GatewayHandle>,
+    _dist: tempfile::TempDir,
+}
+
+impl Gateways {
+    /// Starts A and B for `sale` with a per-shopper `cooldown`, each with its own RabbitMQ
+    /// publisher, as separate processes would have.
+    pub async fn start(sale: &Sale, cooldown: Duration) -> anyhow::Result<Gateways> {
+        let dist = tempfile::tempdir()?;
+        let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
+        let cluster_secret = flashsale_core::config::random_secret();
+        let nodes = vec![
+            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", free_port()),
+        ];
+        let stock: Arc<dyn StockStore> = sale.stock.clone();
+        let mut handles = Vec::new();
+        for node in &nodes {
+            let shop = Shop::new(ShopParts {
+                db: sale.db.clone(),
+                stock: stock.clone(),
+                queue: Arc::new(AmqpQueue::connect(AMQP, &sale.queue).await?),
+                codec: codec.clone(),
+                session_ttl: Duration::from_secs(3600),
+                cooldown,
+                cooldown_capacity: 4_000_000,
+                dist: dist.path().to_path_buf(),
+                cluster: Cluster::new(&nodes, 20, node, cluster_secret.as_bytes()),
+            })
+            .await?;
+            handles.push(flashsale_gateway::spawn(shop, node, 0, None)?);
+        }
+        for node in &nodes {
+            crate::http::wait_until_healthy(node, 200).await?;
+        }
+        Ok(Gateways {
+            nodes,
+            codec,
+            handles,
+            _dist: dist,
+        })
+    }
+
+    /// The node that receives the load.
+    pub fn a(&self) -> &str {
+        &self.nodes[0]
+    }
+
+    /// The other node: it owns the shoppers forwarded by A.
+    pub fn b(&self) -> &str {
+        &self.nodes[1]
+    }
+
+    /// The ring as every node computes it.
+    pub fn ring(&self) -> Ring {
+        Ring::new(&self.nodes, 20)
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let handles = self.handles;
+        tokio::task::spawn_blocking(move || handles.into_iter().for_each(|g| g.shutdown())).await?;
+        Ok(())
+    }
+}

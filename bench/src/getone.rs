@@ -1,0 +1,173 @@
+//! Sections 1 and 3: the HTTP ceiling (a minimal pingora responder), then each `/getOne` path
+//! of a ring of two gateways, sent to the shopper's owner and through the other node, as a
+//! ratio to the ceiling.
+//!
+//! Every run sends its load to node A: the "owner" runs use shoppers A owns, the "non-owner"
+//! runs shoppers B owns, which A forwards. The reject paths run before the success path: the
+//! success runs leave RabbitMQ a backlog of persistent messages, and the broker's work on it
+//! would be measured as the next runs' slowness on a machine this small.
+
+use crate::cookies::Cookies;
+use crate::gateways::Gateways;
+use crate::sale::Sale;
+use crate::table::{Row, Section};
+use crate::wrk::{Load, Shoppers, Wrk};
+use crate::Scale;
+use flashsale_testkit::free_port;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Stock of the product the success runs buy: more than any run can sell.
+const PLENTY: i64 = 1_000_000_000;
+/// Goals from the issue, as ratios to the ceiling.
+const REJECT_GOAL: f64 = 0.8;
+const SUCCESS_GOAL: f64 = 0.3;
+
+/// One `/getOne` path: what it is, the answer it must get, and its goal.
+struct Path {
+    name: &'static str,
+    expect: u16,
+    goal: f64,
+    /// What the non-owner row measures.
+    through: &'static str,
+}
+
+/// The note of a forwarded row.
+const HOP: &str = "two HTTP hops on one machine";
+
+pub async fn run(scale: &Scale) -> anyhow::Result<Vec<Section>> {
+    let dir = tempfile::tempdir()?;
+    let sale = Sale::open(&[PLENTY, 0]).await?;
+    // Longer than a run, so the one shopper of too_fast stays too fast throughout (with the
+    // default 10 s, a 10 s run would let it through once); a check costs the same either way.
+    let cooldown = Duration::from_secs(scale.seconds + 60);
+    let gateways = Gateways::start(&sale, cooldown).await?;
+    let measured = measure(scale, &sale, &gateways, dir.path().to_path_buf()).await;
+    gateways.shutdown().await?;
+    sale.close().await?;
+    measured
+}
+
+async fn measure(
+    scale: &Scale,
+    sale: &Sale,
+    gateways: &Gateways,
+    dir: PathBuf,
+) -> anyhow::Result<Vec<Section>> {
+    let (a, b) = (gateways.a().to_string(), gateways.b().to_string());
+    let on_sale = format!("/getOne?productID={}", sale.products[0]);
+    let sold_out = format!("/getOne?productID={}", sale.products[1]);
+    let mut cookies = Cookies::new(gateways.codec.clone(), gateways.ring(), &dir);
+    let wrk = Wrk::new(&dir, scale.seconds, scale.connections)?;
+
+    eprintln!("1. the HTTP ceiling");
+    let reference_addr = format!("127.0.0.1:{}", free_port());
+    let _reference = crate::reference::spawn(&reference_addr);
+    crate::http::wait_until_healthy(&reference_addr, 202).await?;
+    let ceiling_cookies = cookies.fresh(10_000, None)?;
+    let ceiling = wrk.post(&reference_addr, &on_sale, &ceiling_cookies, Shoppers::Cycle)?;
+    let mut first = Section::new("1. HTTP ceiling (the reference of section 3)");
+    first.push(
+        Row::load(
+            "minimal pingora responder: POST with a shopper's cookie, a Buy-sized 202",
+            &ceiling,
+            202,
+        )
+        .note(format!(
+            "{} connections, {} s",
+            scale.connections, scale.seconds
+        )),
+    );
+
+    // A path can go no faster than the ceiling: that many shoppers last the whole run.
+    let enough = (ceiling.rate() * scale.seconds as f64 * 1.1) as usize + 1_000;
+    // Each product's flag is set by its first Buy on each node; do that before measuring.
+    for node in [&a, &b] {
+        let first_click = cookies.one(1, Some(node))?;
+        let cookie = std::fs::read_to_string(&first_click)?;
+        let status = crate::http::status(&a, "POST", &sold_out, cookie.trim()).await?;
+        anyhow::ensure!(
+            status == 410,
+            "a Buy of the sold-out product answered {status}"
+        );
+    }
+
+    let mut third = Section::new(format!(
+        "3. POST /getOne on a ring of two gateways (Redis, RabbitMQ), {} connections, {} s a run",
+        scale.connections, scale.seconds
+    ));
+    let paths = [
+        Path {
+            name: "unauthorized (tampered sign cookie)",
+            expect: 401,
+            goal: REJECT_GOAL,
+            through: "answered where it lands: a token that fails names no shopper to forward",
+        },
+        Path {
+            name: "too_fast (one shopper, again and again)",
+            expect: 429,
+            goal: REJECT_GOAL,
+            through: HOP,
+        },
+        Path {
+            name: "sold_out (distinct shoppers, no stock)",
+            expect: 410,
+            goal: REJECT_GOAL,
+            through: HOP,
+        },
+        Path {
+            name: "success: reserve in Redis, publish with confirm (distinct shoppers)",
+            expect: 202,
+            goal: SUCCESS_GOAL,
+            through: HOP,
+        },
+    ];
+    for path in paths {
+        let mut owner_load: Option<Load> = None;
+        for (owner, how) in [(&a, "to the owner"), (&b, "through a non-owner")] {
+            eprintln!("3. {}, {how}", path.name);
+            let (file, url, shoppers) = match path.expect {
+                401 => (
+                    cookies.forged(10_000, Some(owner))?,
+                    &on_sale,
+                    Shoppers::Cycle,
+                ),
+                429 => {
+                    let file = cookies.one(2, Some(owner))?;
+                    let cookie = std::fs::read_to_string(&file)?;
+                    let cookie = cookie.lines().next().unwrap_or_default();
+                    // The first click starts the cooldown; every later one is too fast.
+                    let status = crate::http::status(&a, "POST", &on_sale, cookie).await?;
+                    anyhow::ensure!(status == 202, "the first click answered {status}");
+                    (file, &on_sale, Shoppers::Cycle)
+                }
+                410 => (
+                    cookies.fresh(enough, Some(owner))?,
+                    &sold_out,
+                    Shoppers::Once,
+                ),
+                _ => (
+                    cookies.fresh(enough, Some(owner))?,
+                    &on_sale,
+                    Shoppers::Once,
+                ),
+            };
+            let load = wrk.post(&a, url, &file, shoppers)?;
+            std::fs::remove_file(&file)?;
+            let mut row = Row::load(format!("{} {how}", path.name), &load, path.expect);
+            row = match &owner_load {
+                None => row.versus(load.rate(), ceiling.rate(), "ceiling", Some(path.goal)),
+                Some(direct) => row
+                    .versus(load.rate(), ceiling.rate(), "ceiling", None)
+                    .note(format!(
+                        "{:.2}x the owner row: {}",
+                        load.rate() / direct.rate().max(1.0),
+                        path.through
+                    )),
+            };
+            third.push(row);
+            owner_load.get_or_insert(load);
+        }
+    }
+    Ok(vec![first, third])
+}
