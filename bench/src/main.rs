@@ -70,7 +70,14 @@ enum What {
     /// 2: a product page from the gateway against nginx, plain and gzip.
     Static,
     /// 6: sitegen against hugo on the same catalogue; republishing one product.
-    Site,
+    Site {
+        /// Catalogue sizes (default: 10000,100000).
+        #[arg(long, value_delimiter = ',')]
+        products: Option<Vec<usize>>,
+        /// The largest catalogue hugo renders too (it takes many minutes on 100,000).
+        #[arg(long, default_value_t = 10_000)]
+        hugo_max: usize,
+    },
 }
 
 /// How big each measurement is.
@@ -137,7 +144,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             What::Drain => vec![drain::run(scale.drain_orders).await?],
             What::Memory => vec![memory::run(&scale).await?],
             What::Static => vec![static_page::run(scale.seconds, scale.connections).await?],
-            What::Site => vec![site::run(&scale.site_products, scale.republishes).await?],
+            What::Site { products, hugo_max } => vec![
+                site::run(
+                    products.as_deref().unwrap_or(&scale.site_products),
+                    *hugo_max,
+                    scale.republishes,
+                )
+                .await?,
+            ],
         };
         let table = table::render(&sections);
         println!("\n{table}");
@@ -177,7 +191,7 @@ async fn all(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     // 5. worker drain
     sections.push(drain::run(scale.drain_orders).await?);
     // 6. sitegen versus hugo
-    sections.push(site::run(&scale.site_products, scale.republishes).await?);
+    sections.push(site::run(&scale.site_products, 10_000, scale.republishes).await?);
     // 7. gateway memory
     sections.push(memory::run(scale).await?);
     Ok(sections)

@@ -12,7 +12,9 @@ use flashsale_sitegen::{render_site, Site, SiteOptions, PAGE_SIZE};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub async fn run(sizes: &[usize], republishes: usize) -> anyhow::Result<Section> {
+/// Renders each catalogue size with sitegen, and with hugo up to `hugo_max` products (hugo
+/// takes many minutes on 100,000 here: `site --hugo-max 100000` includes it).
+pub async fn run(sizes: &[usize], hugo_max: usize, republishes: usize) -> anyhow::Result<Section> {
     let hugo = std::process::Command::new("hugo").arg("version").output();
     anyhow::ensure!(
         hugo.is_ok_and(|o| o.status.success()),
@@ -27,7 +29,11 @@ pub async fn run(sizes: &[usize], republishes: usize) -> anyhow::Result<Section>
         let products = catalogue(n);
         let pages = n + n.div_ceil(PAGE_SIZE);
 
-        let hugo = hugo_render(dir.path(), &products)?;
+        let hugo = if n <= hugo_max {
+            Some(hugo_render(dir.path(), &products)?)
+        } else {
+            None
+        };
         let db = sqlite_with(dir.path(), &products).await?;
         let plain = sitegen_render(&db, &dir.path().join("plain"), false).await?;
         let compressed = sitegen_render(&db, &dir.path().join("dist"), true).await?;
@@ -41,24 +47,28 @@ pub async fn run(sizes: &[usize], republishes: usize) -> anyhow::Result<Section>
                 d.as_secs_f64()
             )
         };
-        section.push(Row::new(
-            format!("hugo, {n} products (reference)"),
-            result(hugo),
+        let versus = |row: Row, took: Duration| match hugo {
+            Some(hugo) => row.versus(rate(took), rate(hugo), "hugo", Some(1.0)),
+            None => row.note(format!("hugo not run at this size (--hugo-max {hugo_max})")),
+        };
+        if let Some(hugo) = hugo {
+            section.push(Row::new(
+                format!("hugo, {n} products (reference)"),
+                result(hugo),
+            ));
+        }
+        section.push(versus(
+            Row::new(format!("sitegen, {n} products, HTML only"), result(plain)),
+            plain,
         ));
         section.push(
-            Row::new(format!("sitegen, {n} products, HTML only"), result(plain)).versus(
-                rate(plain),
-                rate(hugo),
-                "hugo",
-                Some(1.0),
-            ),
-        );
-        section.push(
-            Row::new(
-                format!("sitegen, {n} products, HTML + .gz + .br"),
-                result(compressed),
+            versus(
+                Row::new(
+                    format!("sitegen, {n} products, HTML + .gz + .br"),
+                    result(compressed),
+                ),
+                compressed,
             )
-            .versus(rate(compressed), rate(hugo), "hugo", Some(1.0))
             .note("hugo writes no compressed twins"),
         );
 
