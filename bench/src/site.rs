@@ -6,7 +6,7 @@
 //! product pages plus the catalogue pages (24 products each) of both.
 
 use crate::table::{thousands, Row, Section};
-use flashsale_core::domain::{NewProduct, Product};
+use flashsale_core::domain::Product;
 use flashsale_core::Db;
 use flashsale_sitegen::{render_site, Site, SiteOptions, PAGE_SIZE};
 use std::path::Path;
@@ -112,22 +112,34 @@ fn catalogue(n: usize) -> Vec<Product> {
         .collect()
 }
 
+/// A SQLite shop holding `products`: the schema by our migrations, the rows in one
+/// transaction (a commit per row would time the disk, not the renderers).
 async fn sqlite_with(dir: &Path, products: &[Product]) -> anyhow::Result<Db> {
-    let db = Db::connect(&format!("sqlite://{}/bench.db", dir.display())).await?;
+    let url = format!("sqlite://{}/bench.db", dir.display());
+    let db = Db::connect(&url).await?;
     db.migrate().await?;
+    db.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await?;
+    let mut tx = pool.begin().await?;
     for p in products {
-        db.insert_product(&NewProduct {
-            name: p.name.clone(),
-            stock: p.stock,
-            price_cents: p.price_cents,
-            image: p.image.clone(),
-            description: p.description.clone(),
-            sale_start: p.sale_start,
-            sale_end: p.sale_end,
-        })
+        sqlx::query(
+            "INSERT INTO products (id, name, stock, price_cents, image, description, \
+             sale_start, sale_end, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        )
+        .bind(p.id)
+        .bind(&p.name)
+        .bind(p.stock)
+        .bind(p.price_cents)
+        .bind(&p.image)
+        .bind(&p.description)
+        .bind(p.sale_start)
+        .bind(p.sale_end)
+        .execute(&mut *tx)
         .await?;
     }
-    Ok(db)
+    tx.commit().await?;
+    pool.close().await;
+    Ok(Db::connect(&url).await?)
 }
 
 /// `flashsale sitegen` from a fresh `dist/`: the catalogue read from SQLite, then rendered.
