@@ -287,8 +287,11 @@ async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
     let mut winners = HashSet::new();
     for click in clicks {
         let (uid, (status, result)) = click.await.expect("click");
+        // A 503 (a publish confirm past its deadline on a loaded machine) reserved nothing:
+        // `buyers == winners` checks it, and it starts the cooldown like any decision, so the
+        // counts of too_fast below hold either way.
         assert!(
-            matches!(status, 202 | 409 | 410 | 429),
+            matches!(status, 202 | 409 | 410 | 429 | 503),
             "unexpected {status} {result}"
         );
         if status == 202 {
@@ -297,6 +300,8 @@ async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
         *answers.entry(result).or_default() += 1;
     }
     assert_eq!(winners.len() as i64, STOCK, "{answers:?}");
+    let unavailable = answers.get("unavailable").copied().unwrap_or(0);
+    assert!(unavailable <= 90, "too many 503s: {answers:?}");
     let orders = ring
         .shop
         .wait_for_orders(&winners, Duration::from_secs(30))
