@@ -112,11 +112,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(product_id, error = %e, "could not queue an order; withdrawing it");
-            match shop
-                .stock
-                .release(product_id, user_id, &order.order_id)
-                .await
-            {
+            match release(shop, product_id, user_id, &order.order_id).await {
                 Ok(Release::Withdrawn) => false,
                 Ok(Release::Claimed) => {
                     tracing::info!(
@@ -143,3 +139,27 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         order_id: order.order_id,
     }
 }
+
+/// Gives a reservation back, trying a few times: a store call that times out under load must
+/// not leave the unit held until the next reload.
+async fn release(
+    shop: &Shop,
+    product_id: i64,
+    user_id: i64,
+    order_id: &str,
+) -> Result<Release, flashsale_core::stock::StockError> {
+    let mut attempt = 1;
+    loop {
+        match shop.stock.release(product_id, user_id, order_id).await {
+            Err(e) if attempt < RELEASE_ATTEMPTS => {
+                tracing::warn!(product_id, attempt, error = %e, "could not withdraw an order yet; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Attempts to give a reservation back before leaving it to the next stock reload.
+const RELEASE_ATTEMPTS: u32 = 4;
