@@ -263,6 +263,7 @@ async fn a_forged_forwarding_marker_is_refused_and_reserves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
+    let _turn = crate::util::storm_turn().await;
     const STOCK: i64 = 100;
     let ring = Arc::new(Ring3::start(&[STOCK]).await);
     let pid = ring.shop.product_id;

@@ -42,6 +42,7 @@ fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
+    let _turn = crate::util::storm_turn().await;
     let mut shop = RealShop::start(6_000, GATEWAY_ONLY).await;
     // A 503 is allowed (a loaded machine can time out on Redis); what is checked is that the
     // accepted orders, whatever they are, all end in the database once.
@@ -85,6 +86,7 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservation_for_503() {
+    let _turn = crate::util::storm_turn().await;
     let shop = RealShop::start(5_000, Parts::ALL).await;
     let (first, _) = shop.buy_all(1..=300).await;
     let cutter = async {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storm_through_redis_rabbitmq_and_mariadb_sells_exactly_the_stock() {
+    let _turn = crate::util::storm_turn().await;
     const STOCK: i64 = 100;
     let shop = Arc::new(RealShop::start(STOCK, Parts::ALL).await);
     let client = reqwest::Client::builder()

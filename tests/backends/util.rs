@@ -307,3 +307,11 @@ pub async fn take_dead_letter(
     let _ = conn.close(0, "done".into()).await;
     Some((order, reason))
 }
+
+/// Storms take turns: several thousand Buys at once each, on two cores, would otherwise push
+/// the broker's confirms past their deadline for one another, and each storm test is about its
+/// own storm. Hold the guard for the test's whole run.
+pub async fn storm_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
