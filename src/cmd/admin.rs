@@ -15,8 +15,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let db = connect_db(config).await?;
     let stock = backends::stock_store(config).await?;
     let admin = start_admin(config, db.clone(), stock).await?;
+    let stop = super::shutdown_signal();
     super::up::print_admin(&admin, config);
-    super::shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     admin.stop().await;
     db.close().await;

@@ -14,11 +14,13 @@ pub async fn run(config: &Config, file: Option<&Path>) -> anyhow::Result<()> {
         },
     )
     .await?;
-    println!("gateway listening on {}", stack.gateway_url);
+    let stop = super::shutdown_signal();
+    tokio::pin!(stop);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    println!("gateway listening on {}", stack.gateway_url);
     loop {
         tokio::select! {
-            _ = super::shutdown_signal() => break,
+            _ = &mut stop => break,
             _ = hangup.recv() => reload_ring(&stack, config, file),
         }
     }

@@ -12,6 +12,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    let stop = super::shutdown_signal();
     println!();
     println!("  Flashsale is up.");
     println!("  Shop:     {}/", stack.gateway_url);
@@ -23,7 +24,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     print_admin(&admin, config);
     println!("  Ctrl-C stops it; accepted orders are written before it exits.");
     println!();
-    super::shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     admin.stop().await;
     stack.shutdown().await?;

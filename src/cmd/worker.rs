@@ -13,8 +13,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         },
     )
     .await?;
+    let stop = super::shutdown_signal();
     tracing::info!(queue = %config.queue_name, "worker draining orders");
-    super::shutdown_signal().await;
+    stop.await;
     tracing::info!("finishing the batch in flight");
     stack.shutdown().await
 }
