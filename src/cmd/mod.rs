@@ -1,5 +1,14 @@
 //! The command line: `flashsale <command>`, one module per command.
 
+/// `println!` for what a command tells its operator: if stdout is gone (the reader closed
+/// the pipe), the line is lost, but the shop keeps running instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod admin;
 mod audit;
 mod gateway;

@@ -13,17 +13,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
     let stop = super::shutdown_signal();
-    println!();
-    println!("  Flashsale is up.");
-    println!("  Shop:     {}/", stack.gateway_url);
-    println!(
+    say!();
+    say!("  Flashsale is up.");
+    say!("  Shop:     {}/", stack.gateway_url);
+    say!(
         "  Database: {}",
         flashsale_core::config::redact_url(&config.database_url)
     );
-    println!("  Site:     {}/", config.dist.display());
+    say!("  Site:     {}/", config.dist.display());
     print_admin(&admin, config);
-    println!("  Ctrl-C stops it; accepted orders are written before it exits.");
-    println!();
+    say!("  Ctrl-C stops it; accepted orders are written before it exits.");
+    say!();
     stop.await;
     tracing::info!("shutting down");
     admin.stop().await;
@@ -35,38 +35,38 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// The admin's address and, on its first run only, what was generated for it. This goes to
 /// the terminal of whoever started the shop, never to the log.
 pub fn print_admin(admin: &RunningAdmin, config: &Config) {
-    println!("  Admin:    {}/  (user {})", admin.url, admin.user);
+    say!("  Admin:    {}/  (user {})", admin.url, admin.user);
     match &admin.first_run.password {
         Some(password) => {
-            println!("            password: {password}");
-            println!(
+            say!("            password: {password}");
+            say!(
                 "            (shown once: only its hash is kept in {}; set admin_password to choose one)",
                 config.data_dir.join("admin_password.argon2").display()
             );
         }
         None if config.admin_password.is_some() => {
-            println!("            password: admin_password from the config")
+            say!("            password: admin_password from the config")
         }
-        None => println!(
+        None => say!(
             "            password: as printed on the first run (delete {} for a new one)",
             config.data_dir.join("admin_password.argon2").display()
         ),
     }
     if admin.first_run.token_created {
         match config.admin_token() {
-            Ok(token) => println!(
+            Ok(token) => say!(
                 "  API:      {}/api/  Authorization: Bearer {token}",
                 admin.url
             ),
-            Err(e) => println!("  API:      {}/api/  (token unreadable: {e})", admin.url),
+            Err(e) => say!("  API:      {}/api/  (token unreadable: {e})", admin.url),
         }
     } else if config.admin_token.is_some() {
-        println!(
+        say!(
             "  API:      {}/api/  (token: admin_token from the config)",
             admin.url
         );
     } else {
-        println!(
+        say!(
             "  API:      {}/api/  (token in {})",
             admin.url,
             config.data_dir.join("admin_token").display()
