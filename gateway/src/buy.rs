@@ -104,6 +104,11 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         }
         Err(e) => {
             tracing::warn!(product_id, error = %e, "stock store failed; answering unavailable");
+            // The call may have timed out after the store reserved the unit: withdraw this
+            // order id, which gives the unit back if it was taken and is harmless if not.
+            if let Err(e) = release(shop, product_id, user_id, &order.order_id).await {
+                tracing::error!(product_id, user_id, error = %e, "could not withdraw an order");
+            }
             return BuyOutcome::Unavailable;
         }
     }
