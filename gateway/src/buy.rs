@@ -166,5 +166,6 @@ async fn release(
     }
 }
 
-/// Attempts to give a reservation back before leaving it to the next stock reload.
-const RELEASE_ATTEMPTS: u32 = 4;
+/// Attempts to give a reservation back before leaving it to the next stock reload (two, so
+/// a 503 during a store outage still comes within a few seconds).
+const RELEASE_ATTEMPTS: u32 = 2;
