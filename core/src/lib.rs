@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the TOML file and `FLASHSALE_*` environment overrides.
 //! - [`domain`]: products, shoppers, orders.
+//! - [`html`]: escaping text for HTML pages.
 //! - [`cookie`]: the `sign` cookie codec (AES-CBC + HMAC-SHA256, versioned keys).
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
@@ -13,6 +14,7 @@ pub mod config;
 pub mod cookie;
 pub mod db;
 pub mod domain;
+pub mod html;
 pub mod queue;
 pub mod ring;
 pub mod site_manifest;

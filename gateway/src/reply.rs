@@ -38,9 +38,9 @@ impl Reply {
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
              <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main class=\"notice\">\
              <h1>{t}</h1><p>{m}</p><p><a href=\"{b}\">Back</a></p></main></body></html>",
-            t = html_escape(title),
-            m = html_escape(message),
-            b = html_escape(back)
+            t = flashsale_core::html::escape(title),
+            m = flashsale_core::html::escape(message),
+            b = flashsale_core::html::escape(back)
         );
         Reply::new(status)
             .header("Content-Type", "text/html; charset=utf-8")
@@ -103,19 +103,4 @@ impl Reply {
         }
         Ok(())
     }
-}
-
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
