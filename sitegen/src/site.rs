@@ -226,12 +226,21 @@ impl Site {
         let Some(catalogue) = self.catalogue.as_mut() else {
             return Err(SitegenError::NoCatalogue);
         };
+        // The common case, a shop editing products it has: every page keeps its place, so
+        // only the catalogue pages listing the edited products can change, and the sitemap
+        // (made from the set of ids) cannot. Found without a walk over every page's inputs.
+        let edits_only =
+            removed.is_empty() && items.iter().all(|(id, _)| catalogue.contains_key(id));
         for id in removed {
             catalogue.remove(id);
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         catalogue.extend(items);
         let mut jobs = self.product_jobs(Some(&ids));
+        if edits_only {
+            jobs.extend(self.catalogue_jobs_listing(&ids));
+            return self.run(jobs, Scope::Edits, started);
+        }
         jobs.extend(self.catalogue_jobs());
         jobs.extend(self.sitemap_jobs());
         let gone: Vec<String> = removed.iter().map(|&id| product_page(id)).collect();
@@ -293,22 +302,50 @@ impl Site {
     fn catalogue_jobs(&self) -> Vec<Job> {
         let items: Vec<&Item> = self.catalogue.iter().flat_map(|c| c.values()).collect();
         let total = items.len().div_ceil(PAGE_SIZE).max(1);
+        let mut pages = items.chunks(PAGE_SIZE);
         (1..=total)
-            .map(|page| {
-                let mut input = Xxh3::new();
-                input.update(&self.base.to_le_bytes());
-                input.update(&(page as u64).to_le_bytes());
-                input.update(&(total as u64).to_le_bytes());
-                for item in items.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
-                    input.update(&item.input.to_le_bytes());
-                }
-                Job {
-                    path: catalogue_page(page),
-                    input: input.digest(),
-                    what: What::Catalogue { page, total },
-                }
-            })
+            .map(|page| self.catalogue_job(page, total, pages.next().unwrap_or_default()))
             .collect()
+    }
+
+    /// The jobs of the catalogue pages that list any of `ids` (all in the catalogue).
+    fn catalogue_jobs_listing(&self, ids: &[i64]) -> Vec<Job> {
+        let Some(catalogue) = &self.catalogue else {
+            return Vec::new();
+        };
+        let total = catalogue.len().div_ceil(PAGE_SIZE).max(1);
+        let wanted: HashSet<usize> = ids
+            .iter()
+            .map(|id| catalogue.range(..id).count() / PAGE_SIZE + 1)
+            .collect();
+        let mut jobs: Vec<Job> = wanted
+            .into_iter()
+            .map(|page| {
+                let items: Vec<&Item> = catalogue
+                    .values()
+                    .skip((page - 1) * PAGE_SIZE)
+                    .take(PAGE_SIZE)
+                    .collect();
+                self.catalogue_job(page, total, &items)
+            })
+            .collect();
+        jobs.sort_by(|a, b| a.path.cmp(&b.path));
+        jobs
+    }
+
+    fn catalogue_job(&self, page: usize, total: usize, items: &[&Item]) -> Job {
+        let mut input = Xxh3::new();
+        input.update(&self.base.to_le_bytes());
+        input.update(&(page as u64).to_le_bytes());
+        input.update(&(total as u64).to_le_bytes());
+        for item in items {
+            input.update(&item.input.to_le_bytes());
+        }
+        Job {
+            path: catalogue_page(page),
+            input: input.digest(),
+            what: What::Catalogue { page, total },
+        }
     }
 
     /// `sitemap.xml`, and its parts when the shop has more URLs than one sitemap may hold.
@@ -374,15 +411,28 @@ impl Site {
         let doomed = self.doomed(&scope, &keep);
         let retire: Vec<String> = match scope {
             Scope::Everything => self.retirable(&keep),
-            Scope::Catalogue { .. } => Vec::new(),
+            Scope::Catalogue { .. } | Scope::Edits => Vec::new(),
         };
 
         let progress = Progress::new(self.opts.progress, todo.len() as u64);
         let base_ctx = self.base_context();
+        // The catalogue in page order, for catalogue pages to take their slice of.
+        let listed: Vec<&ProductView> = if todo
+            .iter()
+            .any(|j| matches!(j.what, What::Catalogue { .. }))
+        {
+            self.catalogue
+                .iter()
+                .flat_map(|c| c.values())
+                .map(|i| &i.view)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut rendered: Vec<Rendered> = todo
             .par_iter()
             .map(|job| {
-                let out = self.render(job, &base_ctx);
+                let out = self.render(job, &base_ctx, &listed);
                 progress.tick();
                 out
             })
@@ -501,6 +551,7 @@ impl Site {
                 let gone = removed.iter().filter(|path| self.entry(path).is_some());
                 pages.chain(gone).cloned().collect()
             }
+            Scope::Edits => Vec::new(),
         }
     }
 
@@ -532,7 +583,12 @@ impl Site {
         ctx
     }
 
-    fn render(&self, job: &Job, base: &Context) -> Result<Rendered, SitegenError> {
+    fn render(
+        &self,
+        job: &Job,
+        base: &Context,
+        listed: &[&ProductView],
+    ) -> Result<Rendered, SitegenError> {
         let bytes = match &job.what {
             What::Asset { index } => self.theme.assets[*index].bytes.clone(),
             What::Product { id } => {
@@ -546,16 +602,9 @@ impl Site {
                 self.render_template(PRODUCT, &job.path, &ctx)?
             }
             What::Catalogue { page, total } => {
-                let views: Vec<&ProductView> = self
-                    .catalogue
-                    .iter()
-                    .flat_map(|c| c.values())
-                    .skip((page - 1) * PAGE_SIZE)
-                    .take(PAGE_SIZE)
-                    .map(|i| &i.view)
-                    .collect();
+                let views = listed.chunks(PAGE_SIZE).nth(page - 1).unwrap_or_default();
                 let mut ctx = base.clone();
-                ctx.insert("products", &views);
+                ctx.insert("products", views);
                 ctx.insert("pager", &PagerView::new(*page, *total));
                 self.render_template(INDEX, &job.path, &ctx)?
             }
@@ -746,8 +795,12 @@ impl Site {
 
 /// Which outputs a publish is responsible for removing.
 enum Scope {
+    /// A whole catalogue: whatever it does not have goes.
     Everything,
+    /// Products added or removed: the removed pages and surplus catalogue pages go.
     Catalogue { removed: Vec<String> },
+    /// Products edited in place: nothing goes.
+    Edits,
 }
 
 fn twins(path: &str) -> [String; 2] {

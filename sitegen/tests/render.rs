@@ -522,6 +522,16 @@ mod incremental {
         assert!(summary.changed.iter().any(|c| c == "product/100.html"));
         assert!(!dir.path().join("product/100.html").exists());
 
+        // A new product lands on the last catalogue page and in the sitemap.
+        let summary = site
+            .publish_changes(&[product(150, "Newcomer")], &[])
+            .expect("add");
+        assert!(summary.changed.iter().any(|c| c == "product/150.html"));
+        assert!(summary.changed.iter().any(|c| c == "sitemap.xml"));
+        assert!(read(dir.path(), "page/5.html").contains("Newcomer"));
+        let summary = site.publish_changes(&[], &[150]).expect("remove again");
+        assert!(summary.changed.iter().any(|c| c == "product/150.html"));
+
         // A fresh render agrees with what the open site published: nothing left to do.
         let mut all = catalogue(99);
         all[76] = product(77, "Renamed");
