@@ -222,7 +222,10 @@ fn hugo_render(dir: &Path, products: &[Product]) -> anyhow::Result<Duration> {
 }
 
 /// A hugo theme shaped like `site-templates/`: the same page skeleton, a paged catalogue of
-/// 24 per page, product pages with the Buy button's data attributes, a sitemap.
+/// 24 per page, product pages with the Buy button's data attributes, a sitemap. The catalogue
+/// paginates `.Site.RegularPages` as it is (only products are pages): hugo evaluates the
+/// argument of `.Paginate` on every catalogue page, so a `where` there makes hugo quadratic
+/// (5x slower at 20k products) and the comparison unfair to it.
 const HUGO_FILES: &[(&str, &str)] = &[
     (
         "config.toml",
@@ -270,7 +273,7 @@ unsafe = false
         r#"{{ define "main" }}
 <section class="hero"><h1>Today's flash sale</h1>
 <p class="lede">Limited stock, one per shopper. When it's gone, it's gone.</p></section>
-{{ $paginator := .Paginate (where .Site.RegularPages "Section" "product") }}
+{{ $paginator := .Paginate .Site.RegularPages }}
 <ul class="grid" id="catalogue">
 {{ range $paginator.Pages }}
   <li class="card" data-product-id="{{ .Params.id }}">

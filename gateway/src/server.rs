@@ -7,6 +7,7 @@ use crate::error::StartError;
 use crate::proxy::Gateway;
 use crate::shop::Shop;
 use async_trait::async_trait;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -19,6 +20,10 @@ use tokio::sync::watch;
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
 /// How soon a new publish of the site is served: one stat of the manifest per tick.
 const SITE_POLL_EVERY: Duration = Duration::from_millis(250);
+/// Bytes an answer may gather before it goes to the socket. pingora's default (1460, one
+/// segment) sends a page's header and body in two writes once the body passes a kilobyte;
+/// 8 KiB carries a plain product page (about 2 KB) and any compressed page in one write.
+const WRITE_BUFFER: usize = 8 * 1024;
 /// How often each ring peer is asked `/healthz`, and how long it has to answer.
 const PEER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const PEER_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -95,7 +100,9 @@ pub fn spawn(
 
     let mut proxy =
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(shop.clone()));
-    proxy.add_tcp(listen);
+    proxy.add_listener(
+        ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+    );
     server.add_service(proxy);
     server.add_service(background_service(
         "peer health",
