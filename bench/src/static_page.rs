@@ -69,6 +69,10 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
     let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;
     let nginx_addr = format!("127.0.0.1:{}", free_port());
     let mut nginx = start_nginx(dir.path(), &dist, &nginx_addr)?;
+    // pingora itself, answering at once: what the gateway's HTTP stack allows at best.
+    let pingora_addr = format!("127.0.0.1:{}", free_port());
+    let _pingora = crate::reference::spawn(&pingora_addr);
+    crate::http::wait_until_healthy(&pingora_addr, 202).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let script = dir.path().join("static.lua");
@@ -83,6 +87,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         // Alternating runs, so a burst of the machine's other load hits both servers alike.
         let mut nginx_runs = Vec::with_capacity(ROUNDS);
         let mut gateway_runs = Vec::with_capacity(ROUNDS);
+        let mut pingora_runs = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
             nginx_runs.push(wrk.get(&script, &format!("http://{nginx_addr}"), &page, encoding)?);
             gateway_runs.push(wrk.get(
@@ -91,6 +96,14 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
                 &page,
                 encoding,
             )?);
+            if encoding.is_empty() {
+                pingora_runs.push(wrk.get(
+                    &script,
+                    &format!("http://{pingora_addr}"),
+                    &page,
+                    encoding,
+                )?);
+            }
         }
         let spread = |runs: &[Load]| {
             let rates: Vec<String> = runs.iter().map(|l| thousands(l.rate())).collect();
@@ -111,13 +124,53 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
                 ))
                 .note(gateway_notes),
         );
+        if !pingora_runs.is_empty() {
+            let notes = spread(&pingora_runs);
+            let load = median(pingora_runs);
+            section.push(
+                Row::load(
+                    "minimal pingora responder, a 64-byte answer (pingora's own ceiling)",
+                    &load,
+                    202,
+                )
+                .versus(load.rate(), nginx_load.rate(), "nginx", None)
+                .note(format!(
+                    "the gateway's plain run is {:.2}x this",
+                    gateway_load.rate() / load.rate().max(1.0)
+                ))
+                .note(notes),
+            );
+        }
     }
 
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    stop_nginx(dir.path(), &mut nginx);
     tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
     db.close().await;
     Ok(section)
+}
+
+/// Stops nginx through its master (`nginx -s stop`), which takes its workers along: killing
+/// the master alone would leave the workers running. SIGKILL only if that did not work.
+fn stop_nginx(dir: &Path, nginx: &mut std::process::Child) {
+    let stopped = std::process::Command::new("nginx")
+        .arg("-e")
+        .arg(dir.join("nginx-error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-s", "stop"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if stopped {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = nginx.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = nginx.kill();
+    let _ = nginx.wait();
 }
 
 /// nginx tuned as a shop would for static files, as many workers as cores (the gateway runs
