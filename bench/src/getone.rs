@@ -10,8 +10,8 @@
 use crate::cookies::Cookies;
 use crate::gateways::Gateways;
 use crate::sale::Sale;
-use crate::table::{thousands, Row, Section};
-use crate::wrk::{Load, Shoppers, Wrk};
+use crate::table::{Row, Section};
+use crate::wrk::{median, rates, Load, Shoppers, Wrk};
 use crate::Scale;
 use flashsale_testkit::free_port;
 use std::path::PathBuf;
@@ -165,23 +165,20 @@ async fn measure(
         ceilings.push(ceiling);
     }
 
-    let rates: Vec<String> = ceilings.iter().map(|l| thousands(l.rate())).collect();
-    ceilings.sort_by(|x, y| x.rate().total_cmp(&y.rate()));
-    let median = &ceilings[ceilings.len() / 2];
+    let runs = ceilings.len();
+    let all_rates = rates(&ceilings);
+    let middle = median(ceilings);
     let mut first = Section::new("1. HTTP ceiling (the reference of section 3)");
     first.push(
         Row::load(
             "minimal pingora responder: POST with a shopper's cookie, a Buy-sized 202",
-            median,
+            &middle,
             202,
         )
         .note(format!(
             "{} connections, {} s a run; the median of {} runs, one before each path of \
              section 3, which is compared with its own: {} req/s",
-            scale.connections,
-            scale.seconds,
-            ceilings.len(),
-            rates.join(", ")
+            scale.connections, scale.seconds, runs, all_rates
         )),
     );
     Ok(vec![first, third])

@@ -2,8 +2,8 @@
 //! the same `dist/`, with `gzip_static` and an open-file cache), with keep-alive, at the same
 //! concurrency: requests/s and p99, plain and gzip.
 
-use crate::table::{thousands, Row, Section};
-use crate::wrk::{Load, Wrk};
+use crate::table::{Row, Section};
+use crate::wrk::{median, rates, Load, Wrk};
 use flashsale_core::domain::NewProduct;
 use flashsale_core::queue::MemoryQueue;
 use flashsale_core::stock::MemoryStock;
@@ -19,12 +19,6 @@ use std::time::Duration;
 const SCRIPT: &str = include_str!("static.lua");
 /// Runs per server and encoding; the median one is reported.
 const ROUNDS: usize = 3;
-
-/// The run with the median rate.
-fn median(mut runs: Vec<Load>) -> Load {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
-}
 
 pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
     anyhow::ensure!(
@@ -105,10 +99,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
                 )?);
             }
         }
-        let spread = |runs: &[Load]| {
-            let rates: Vec<String> = runs.iter().map(|l| thousands(l.rate())).collect();
-            format!("runs: {} req/s", rates.join(", "))
-        };
+        let spread = |runs: &[Load]| format!("runs: {} req/s", rates(runs));
         let (nginx_notes, gateway_notes) = (spread(&nginx_runs), spread(&gateway_runs));
         let nginx_load = median(nginx_runs);
         let gateway_load = median(gateway_runs);
@@ -149,28 +140,15 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
     Ok(section)
 }
 
-/// Stops nginx through its master (`nginx -s stop`), which takes its workers along: killing
-/// the master alone would leave the workers running. SIGKILL only if that did not work.
+/// Stops nginx through its master, which takes its workers along.
 fn stop_nginx(dir: &Path, nginx: &mut std::process::Child) {
-    let stopped = std::process::Command::new("nginx")
-        .arg("-e")
+    let mut stop = std::process::Command::new("nginx");
+    stop.arg("-e")
         .arg(dir.join("nginx-error.log"))
         .arg("-c")
         .arg(dir.join("nginx.conf"))
-        .args(["-s", "stop"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if stopped {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = nginx.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+        .args(["-s", "stop"]);
+    flashsale_testkit::stop_gracefully(&mut stop, nginx);
 }
 
 /// nginx tuned as a shop would for static files, as many workers as cores (the gateway runs

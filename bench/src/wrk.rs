@@ -25,6 +25,21 @@ pub struct Load {
     pub statuses: BTreeMap<u16, u64>,
 }
 
+/// The run with the median rate (of several runs of one measurement).
+pub fn median(mut runs: Vec<Load>) -> Load {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs.swap_remove(runs.len() / 2)
+}
+
+/// Each run's rate, for a note: `41,248, 45,147, 40,776`.
+pub fn rates(runs: &[Load]) -> String {
+    let rates: Vec<String> = runs
+        .iter()
+        .map(|l| crate::table::thousands(l.rate()))
+        .collect();
+    rates.join(", ")
+}
+
 impl Load {
     /// Buys answered per second (not counting the health checks a thread sends while it
     /// waits for its last answers).
@@ -231,6 +246,19 @@ impl Wrk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_run_is_the_middle_rate() {
+        let run = |requests: u64| {
+            parse(&format!(
+                "RESULT {requests} 1.0 1.0 2.0 0\nSTATUS 200 {requests}\n"
+            ))
+            .expect("parses")
+        };
+        let runs = vec![run(300), run(100), run(200)];
+        assert_eq!(rates(&runs), "300, 100, 200");
+        assert_eq!(median(runs).rate(), 200.0);
+    }
 
     const OUTPUT: &str =
         "Running 10s test @ http://127.0.0.1:4000\n  2 threads and 64 connections\n\

@@ -1,12 +1,15 @@
 //! flashsale-testkit: helpers for tests against the real services.
 //!
+//! - [`process`]: stopping a server started for a test, children included.
 //! - [`proxy`]: a TCP proxy a test puts between the code and a service, to cut and restore.
 //! - [`services`]: where the shared services are, a loud reachability check, fresh MySQL
 //!   databases, unique names.
 
+pub mod process;
 pub mod proxy;
 pub mod services;
 
+pub use process::stop_gracefully;
 pub use proxy::TcpProxy;
 pub use services::{
     delete_redis_keys, free_port, mysql_database, require, unique_name, TestDatabase,

@@ -160,23 +160,9 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGTERM through nginx itself: the master stops its workers too (a SIGKILL of the
-        // master would leave them running). SIGKILL only if that did not work.
-        let stopped = nginx_command(self.dir.path(), &self.conf)
-            .args(["-s", "stop"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if stopped {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut stop = nginx_command(self.dir.path(), &self.conf);
+        stop.args(["-s", "stop"]);
+        flashsale_testkit::stop_gracefully(&mut stop, &mut self.child);
     }
 }
 
