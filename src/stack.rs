@@ -60,6 +60,10 @@ impl Stack {
                  amqp://… to run them apart"
             );
         }
+        if parts.gateway {
+            // Only ring members check membership: a worker or admin shares the config.
+            config.ring_check()?;
+        }
         let db = connect_db(config).await?;
         let stock = backends::stock_store(config).await?;
 
@@ -98,7 +102,7 @@ impl Stack {
                     &config.ring_members(),
                     config.virtual_nodes,
                     &config.ring_self(),
-                    config.cluster_secret().as_bytes(),
+                    config.cluster_secret()?.as_bytes(),
                 ),
             })
             .await?;
@@ -135,6 +139,16 @@ impl Stack {
         shop.cluster
             .set_members(members, virtual_nodes)
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// What the admin of this process runs after a republish: the gateway here serves the
+    /// new pages and catalogue before Republish answers. `None` without a gateway.
+    pub fn after_publish(&self) -> Option<flashsale_admin::AfterPublish> {
+        let shop = self.shop.clone()?;
+        Some(Arc::new(move || {
+            let shop = shop.clone();
+            Box::pin(async move { shop.follow_publish().await })
+        }))
     }
 
     /// Stops the gateway, then the worker (draining the in-memory queue to the end).
@@ -266,11 +280,13 @@ pub struct RunningAdmin {
 }
 
 /// Starts the admin on `admin_listen`, on the same database and stock store as the shop, so
-/// its stock edits reach the gateways' reservations.
+/// its stock edits reach the gateways' reservations. `after_publish` is the gateway of this
+/// process, if any ([`Stack::after_publish`]).
 pub async fn start_admin(
     config: &Config,
     db: Db,
     stock: Arc<dyn StockStore>,
+    after_publish: Option<flashsale_admin::AfterPublish>,
 ) -> anyhow::Result<RunningAdmin> {
     let for_load = config.clone();
     // Hashing a configured password takes a moment: off the async threads.
@@ -285,6 +301,7 @@ pub async fn start_admin(
         // The same options as `flashsale sitegen`, so a republish renders only what changed.
         site: site_options(config),
         credentials,
+        after_publish,
     })
     .context("could not load the admin's templates")?;
     let listener = tokio::net::TcpListener::bind(&config.admin_listen)

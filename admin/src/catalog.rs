@@ -1,5 +1,6 @@
 //! What the pages and the API both do to the catalogue: create, edit, delete, republish.
 
+use crate::state::GATEWAYS_FOLLOW_WITHIN_MS;
 use crate::{AdminState, AppError};
 use flashsale_core::domain::{NewProduct, Product};
 use flashsale_core::stock::load_from_db;
@@ -88,8 +89,18 @@ pub async fn delete(state: &AdminState, id: i64) -> Result<(), AppError> {
     Ok(())
 }
 
+/// What a republish did, and whether the shop already serves it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub summary: RenderSummary,
+    /// The gateway of this process loaded it before the answer; otherwise gateways follow
+    /// within [`GATEWAYS_FOLLOW_WITHIN_MS`].
+    pub live: bool,
+}
+
 /// Renders the catalogue into the site; only changed pages are rewritten. One at a time.
-pub async fn publish(state: &AdminState) -> Result<RenderSummary, AppError> {
+/// Answers once the gateway of this process (if any) serves the new pages.
+pub async fn publish(state: &AdminState) -> Result<Published, AppError> {
     let mut last = state.last_publish.lock().await;
     let products = state.db.list_products().await?;
     let site = state.site.clone();
@@ -97,17 +108,28 @@ pub async fn publish(state: &AdminState) -> Result<RenderSummary, AppError> {
         tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
             .await
             .map_err(|e| AppError::Internal(format!("the render task failed: {e}")))??;
-    *last = Some(summary.clone());
-    Ok(summary)
+    let live = match &state.after_publish {
+        Some(follow) => {
+            follow().await;
+            true
+        }
+        None => false,
+    };
+    let published = Published { summary, live };
+    *last = Some(published.clone());
+    Ok(published)
 }
 
-/// A render summary as pages and the API show it.
-pub fn summary_json(s: &RenderSummary) -> serde_json::Value {
+/// A republish as pages and the API show it.
+pub fn summary_json(p: &Published) -> serde_json::Value {
+    let s = &p.summary;
     serde_json::json!({
         "rendered": s.rendered,
         "unchanged": s.unchanged,
         "removed": s.removed,
         "changed": s.changed,
         "elapsedMs": s.elapsed.as_millis() as u64,
+        "live": p.live,
+        "liveWithinMs": if p.live { 0 } else { GATEWAYS_FOLLOW_WITHIN_MS },
     })
 }

@@ -32,7 +32,8 @@ pub mod state;
 mod templates;
 mod throttle;
 
+pub use catalog::Published;
 pub use credentials::{Credentials, FirstRun};
 pub use error::AppError;
 pub use routes::{app, serve, Access, Route, ROUTES};
-pub use state::{AdminParts, AdminState};
+pub use state::{AdminParts, AdminState, AfterPublish, GATEWAYS_FOLLOW_WITHIN_MS};

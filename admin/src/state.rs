@@ -1,14 +1,27 @@
 //! What every handler shares.
 
+use crate::catalog::Published;
 use crate::credentials::Credentials;
 use crate::session::Sessions;
 use crate::templates::Templates;
 use crate::throttle::Throttle;
 use flashsale_core::stock::StockStore;
 use flashsale_core::Db;
-use flashsale_sitegen::{RenderSummary, SiteOptions};
+use flashsale_sitegen::SiteOptions;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Semaphore};
+
+/// Run after each republish, before it answers: makes the gateways serve what was just
+/// written. In one process (`flashsale up`) the gateway reloads the new publish and the
+/// catalogue at once, so "Republished" means "live". Gateways in other processes have no hook:
+/// they follow on their own within [`GATEWAYS_FOLLOW_WITHIN_MS`].
+pub type AfterPublish = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How soon a gateway in another process serves a new publish: it checks `dist/` every
+/// 250 ms, and reloading takes a few milliseconds more.
+pub const GATEWAYS_FOLLOW_WITHIN_MS: u64 = 500;
 
 /// What the admin is built from.
 pub struct AdminParts {
@@ -18,6 +31,8 @@ pub struct AdminParts {
     /// Where and how republishing renders the site.
     pub site: SiteOptions,
     pub credentials: Credentials,
+    /// The gateway of this process, when there is one (see [`AfterPublish`]).
+    pub after_publish: Option<AfterPublish>,
 }
 
 /// Cheap to clone: one shared [`Inner`].
@@ -29,13 +44,14 @@ pub struct Inner {
     pub stock: Arc<dyn StockStore>,
     pub site: SiteOptions,
     pub credentials: Credentials,
+    pub after_publish: Option<AfterPublish>,
     pub sessions: Sessions,
     pub throttle: Throttle,
     pub templates: Templates,
     /// Bounds the Argon2 hashes running at once (each takes ~19 MiB and tens of ms).
     pub hashing: Semaphore,
     /// One render at a time, and what the last one did.
-    pub last_publish: Mutex<Option<RenderSummary>>,
+    pub last_publish: Mutex<Option<Published>>,
 }
 
 impl AdminState {
@@ -45,6 +61,7 @@ impl AdminState {
             stock: parts.stock,
             site: parts.site,
             credentials: parts.credentials,
+            after_publish: parts.after_publish,
             sessions: Sessions::default(),
             throttle: Throttle::default(),
             templates: Templates::load()?,

@@ -21,6 +21,43 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{setting} is {why}; {fix}")]
+    WeakSecret {
+        /// The setting, as an operator would find it (`FLASHSALE_COOKIE_SECRET`, a file).
+        setting: String,
+        why: String,
+        fix: String,
+    },
+}
+
+/// The shortest secret accepted, in bytes: `openssl rand -hex 32` gives 64.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Refuses a secret an attacker could guess: shorter than [`MIN_SECRET_BYTES`] (empty
+/// included), or made of a handful of distinct characters ("aaaa…", "abababab…").
+pub fn check_secret(setting: &str, secret: &str) -> Result<(), ConfigError> {
+    let weak = |why: String| ConfigError::WeakSecret {
+        setting: setting.to_string(),
+        why,
+        fix: "make one with `openssl rand -hex 32`".to_string(),
+    };
+    if secret.trim().is_empty() {
+        return Err(weak("empty".into()));
+    }
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(weak(format!(
+            "{} bytes long; it must be at least {MIN_SECRET_BYTES}",
+            secret.len()
+        )));
+    }
+    let mut seen = [false; 256];
+    for b in secret.bytes() {
+        seen[usize::from(b)] = true;
+    }
+    if seen.iter().filter(|s| **s).count() < 8 {
+        return Err(weak("too repetitive to be random".into()));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -282,6 +319,24 @@ impl Config {
         {
             return invalid("admin_password must be at least 8 characters".into());
         }
+        if let Some(token) = &self.admin_token {
+            if token.trim().is_empty() {
+                return invalid(
+                    "admin_token is set but empty; unset it to have one generated, or make one \
+                     with `openssl rand -hex 32`"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What a node joining the ring needs: to be one of `ring_nodes`, and a strong
+    /// `cluster_secret` shared by every member when there are several. Only the processes that
+    /// join the ring (the gateway, `flashsale up`) check it: the worker, the admin, `migrate`
+    /// and `audit` read the same shared config without being members.
+    pub fn ring_check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.ring_nodes.len() > 1 {
             let me = self.ring_self();
             if !self.ring_nodes.contains(&me) {
@@ -291,13 +346,14 @@ impl Config {
             }
             if self.cluster_secret.is_none() {
                 return invalid(
-                    "a ring of several nodes needs cluster_secret, the same on every node, to \
-                     authenticate requests forwarded between them"
+                    "a ring of several nodes needs cluster_secret (FLASHSALE_CLUSTER_SECRET), the \
+                     same on every node, to authenticate requests forwarded between them; make \
+                     one with `openssl rand -hex 32`"
                         .into(),
                 );
             }
         }
-        Ok(())
+        self.cluster_secret().map(|_| ())
     }
 
     /// This node's name on the ring.
@@ -317,10 +373,14 @@ impl Config {
     }
 
     /// The cookie secret: configured, or kept in `data_dir/cookie_secret` (created on first
-    /// run, readable by the owner only) so logins survive a restart.
+    /// run, readable by the owner only) so logins survive a restart. A weak one is refused:
+    /// with it anyone could forge a login.
     pub fn cookie_secret(&self) -> Result<String, ConfigError> {
         match &self.cookie_secret {
-            Some(s) => Ok(s.clone()),
+            Some(s) => {
+                check_secret("cookie_secret (FLASHSALE_COOKIE_SECRET)", s)?;
+                Ok(s.clone())
+            }
             None => secret_file(&self.data_dir.join("cookie_secret")),
         }
     }
@@ -333,10 +393,17 @@ impl Config {
         }
     }
 
-    /// The cluster secret: configured, or random for this process (a ring of one needs no
-    /// shared secret).
-    pub fn cluster_secret(&self) -> String {
-        self.cluster_secret.clone().unwrap_or_else(random_secret)
+    /// The cluster secret: configured (and then strong, empty refused: with a guessable one a
+    /// shopper could forge the forwarding marker), or random for this process (a ring of one
+    /// needs no shared secret).
+    pub fn cluster_secret(&self) -> Result<String, ConfigError> {
+        match &self.cluster_secret {
+            Some(s) => {
+                check_secret("cluster_secret (FLASHSALE_CLUSTER_SECRET)", s)?;
+                Ok(s.clone())
+            }
+            None => Ok(random_secret()),
+        }
     }
 }
 
@@ -349,34 +416,74 @@ pub fn random_secret() -> String {
 }
 
 /// Reads a secret from `path`, creating it with a random value if it does not exist.
+///
+/// The file appears whole or not at all: the secret is written to a temporary file, synced,
+/// then linked into place (a crash in between leaves no empty secret behind). An empty or
+/// short file is refused rather than silently replaced or used.
 fn secret_file(path: &Path) -> Result<String, ConfigError> {
     let fail = |source| ConfigError::SecretFile {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
-        Ok(_) => {}
+    let read = |path: &Path| -> Result<String, ConfigError> {
+        let secret = std::fs::read_to_string(path)
+            .map_err(fail)?
+            .trim()
+            .to_string();
+        check_secret(&format!("the secret file {}", path.display()), &secret).map_err(
+            |e| match e {
+                ConfigError::WeakSecret { setting, why, .. } => ConfigError::WeakSecret {
+                    setting,
+                    why,
+                    fix: "delete it to have a new one generated (for the cookie secret that \
+                          logs every shopper out), or write one made with `openssl rand -hex 32`"
+                        .into(),
+                },
+                other => other,
+            },
+        )?;
+        Ok(secret)
+    };
+    match std::fs::metadata(path) {
+        Ok(_) => return read(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail)?;
     let secret = random_secret();
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        std::process::id()
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(fail)?;
+    let written = options.open(&tmp).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, secret.as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    // A hard link, unlike rename, fails if the file exists: two processes starting at once
+    // both end up with the first one's secret.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            // The new name is durable once its directory is.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
             Ok(secret)
         }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .map_err(fail),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(fail(e)),
     }
 }
@@ -458,35 +565,123 @@ mod tests {
         ));
     }
 
+    const STRONG: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
     #[test]
     fn a_ring_needs_its_node_listed_and_a_shared_secret() {
         let ring = ("RING_NODES", "127.0.0.1:9000,127.0.0.1:9001");
-        let err = Config::load_from(
+        let c = Config::load_from(
             None,
             env_with(&[ring, ("GATEWAY_LISTEN", "127.0.0.1:9000")]),
         )
-        .expect_err("no cluster secret");
+        .expect("the shared config loads");
+        let err = c.ring_check().expect_err("no cluster secret");
         assert!(err.to_string().contains("cluster_secret"), "{err}");
-        let err = Config::load_from(
+        let c = Config::load_from(
             None,
             env_with(&[
                 ring,
                 ("RING_SELF", "127.0.0.1:9002"),
-                ("CLUSTER_SECRET", "s"),
+                ("CLUSTER_SECRET", STRONG),
             ]),
         )
-        .expect_err("not a member");
+        .expect("the shared config loads");
+        let err = c.ring_check().expect_err("not a member");
         assert!(err.to_string().contains("not one of ring_nodes"), "{err}");
         let ok = Config::load_from(
             None,
             env_with(&[
                 ring,
                 ("GATEWAY_LISTEN", "127.0.0.1:9001"),
-                ("CLUSTER_SECRET", "s"),
+                ("CLUSTER_SECRET", STRONG),
             ]),
         )
         .expect("a valid ring");
+        ok.ring_check().expect("a member with a strong secret");
         assert_eq!(ok.ring_self(), "127.0.0.1:9001");
+    }
+
+    /// Regression (issue 14, finding 3): with FLASHSALE_RING_NODES in the shared environment,
+    /// migrate, worker, admin and audit refused to start because they are not ring members.
+    #[test]
+    fn a_shared_ring_config_loads_for_processes_outside_the_ring() {
+        let c = Config::load_from(
+            None,
+            env_with(&[
+                ("RING_NODES", "10.0.0.1:8080,10.0.0.2:8080"),
+                ("CLUSTER_SECRET", STRONG),
+            ]),
+        )
+        .expect("a worker or the admin on another machine loads the shared config");
+        assert!(c.ring_check().is_err(), "but it could not join the ring");
+    }
+
+    /// Regression (issue 14, finding 2): an empty cluster secret passed as "set", so a shopper
+    /// could sign the forwarding marker with the empty key.
+    #[test]
+    fn an_empty_or_short_cluster_secret_is_refused() {
+        for weak in ["", "s", "short but not 32 bytes", &"ab".repeat(20)] {
+            let c = Config::load_from(
+                None,
+                env_with(&[
+                    ("RING_NODES", "127.0.0.1:9000,127.0.0.1:9001"),
+                    ("GATEWAY_LISTEN", "127.0.0.1:9000"),
+                    ("CLUSTER_SECRET", weak),
+                ]),
+            )
+            .expect("loads");
+            let err = c.ring_check().expect_err("a weak cluster secret");
+            assert!(
+                err.to_string().contains("FLASHSALE_CLUSTER_SECRET")
+                    && err.to_string().contains("openssl rand"),
+                "{weak:?}: {err}"
+            );
+            // A single node with a configured but weak secret is refused too.
+            let c = Config {
+                cluster_secret: Some(weak.to_string()),
+                ..Config::default()
+            };
+            assert!(c.cluster_secret().is_err(), "{weak:?}");
+        }
+    }
+
+    /// Regression (issue 14, finding 1): an empty or one-byte cookie secret was accepted, and
+    /// anyone could then forge a login for any shopper.
+    #[test]
+    fn an_empty_or_short_cookie_secret_is_refused() {
+        for weak in ["", " ", "x", "12345", &"a".repeat(64)] {
+            let c = Config::load_from(None, env_with(&[("COOKIE_SECRET", weak)])).expect("loads");
+            let err = c.cookie_secret().expect_err("a weak cookie secret");
+            let text = err.to_string();
+            assert!(
+                text.contains("FLASHSALE_COOKIE_SECRET") && text.contains("openssl rand"),
+                "{weak:?}: {text}"
+            );
+        }
+        let c = Config {
+            cookie_secret: Some(STRONG.into()),
+            ..Config::default()
+        };
+        assert_eq!(c.cookie_secret().expect("strong"), STRONG);
+    }
+
+    /// Regression (issue 14, finding 1): an empty `data/cookie_secret` (a crash between
+    /// creating and writing it) was used as the key.
+    #[test]
+    fn an_empty_or_short_secret_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        for content in ["", "\n", "abc"] {
+            std::fs::write(dir.path().join("cookie_secret"), content).expect("write");
+            let err = c.cookie_secret().expect_err("a weak secret file");
+            assert!(
+                err.to_string().contains("cookie_secret") && err.to_string().contains("delete it"),
+                "{content:?}: {err}"
+            );
+        }
     }
 
     #[test]
@@ -519,5 +714,23 @@ mod tests {
         let first = c.cookie_secret().expect("created");
         assert_eq!(first.len(), 64);
         assert_eq!(c.cookie_secret().expect("read back"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("data/cookie_secret"))
+                .expect("the file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "readable by the owner only");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+            .expect("data dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("cookie_secret")],
+            "no temporary file left"
+        );
     }
 }

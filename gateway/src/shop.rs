@@ -66,3 +66,25 @@ impl Shop {
         Ok(Arc::new(shop))
     }
 }
+
+impl Shop {
+    /// Serves the newest publish of `dist/` and the newest catalogue now, instead of at the
+    /// next poll: the admin of the same process calls this before its Republish answers.
+    pub async fn follow_publish(self: &Arc<Self>) {
+        let shop = self.clone();
+        // Reading a publish is file IO: off the async threads.
+        match tokio::task::spawn_blocking(move || shop.site.reload()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(why)) => {
+                tracing::warn!(
+                    why,
+                    "could not load the new publish; still serving the last one"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "site reload task failed"),
+        }
+        if let Err(e) = self.catalog.refresh(&self.db, self.stock.as_ref()).await {
+            tracing::warn!(error = %e, "could not refresh the catalogue; keeping the last one");
+        }
+    }
+}

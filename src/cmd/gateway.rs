@@ -38,6 +38,10 @@ fn reload_ring(stack: &Stack, running: &Config, file: Option<&Path>) {
             return;
         }
     };
+    if let Err(e) = fresh.ring_check() {
+        tracing::error!(error = %e, "SIGHUP: this node cannot join the new ring; the ring is unchanged");
+        return;
+    }
     if fresh.ring_self() != running.ring_self() {
         tracing::error!("SIGHUP: this node's own name changed; restart it instead");
         return;

@@ -12,9 +12,14 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
         admin_listen: "127.0.0.1:0".into(),
         ..shop.config.clone()
     };
-    let admin = start_admin(&config, shop.db().clone(), shop.stack.stock.clone())
-        .await
-        .expect("the admin starts");
+    let admin = start_admin(
+        &config,
+        shop.db().clone(),
+        shop.stack.stock.clone(),
+        shop.stack.after_publish(),
+    )
+    .await
+    .expect("the admin starts");
     let password = admin
         .first_run
         .password
@@ -88,7 +93,11 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     assert!(changed.lines().any(|l| l == "index.html"), "{changed}");
     browser.screenshot("admin-republished").await;
 
-    // The gateway serves the new page at once: name, price and live stock.
+    // In one process Republish answers once the gateway serves the new page: no waiting.
+    assert_eq!(
+        browser.text("#live").await,
+        "The shop serves the new pages now."
+    );
     browser
         .goto(&format!("{}/product/{id}.html", shop.url))
         .await;
@@ -107,17 +116,8 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     let confirmed = format!("#stats tr[data-id='{id}'] td[data-k='confirmed']");
     assert_eq!(browser.text(&confirmed).await, "0");
     let ann = shop.shopper("ann").await;
-    // Gateways pick up new products at their next catalogue refresh (every 2 s); until then
-    // the product is unknown to them (404, and no cooldown spent).
-    let mut bought = shop.buy(&ann, id).await.0;
-    for _ in 0..50 {
-        if bought != 404 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        bought = shop.buy(&ann, id).await.0;
-    }
-    assert_eq!(bought, 202);
+    // The republish also refreshed the gateway's catalogue: the new product sells at once.
+    assert_eq!(shop.buy(&ann, id).await.0, 202);
     browser
         .wait_for_text(&confirmed, "the confirmed order, without a reload", |t| {
             t == "1"

@@ -131,3 +131,74 @@ async fn up_starts_the_admin_and_prints_its_credentials_once() {
     assert!(banner.contains("as printed on the first run"), "{banner}");
     stop(&mut child);
 }
+
+/// Regression: Republish answered before the gateway served the new page (it polls `dist/`
+/// every 250 ms), so a page opened right after "Republished" could still be missing. In one
+/// process the answer now waits until the gateway serves it.
+#[tokio::test]
+async fn a_page_republished_in_up_is_served_as_soon_as_republish_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
+    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    let token = after(&banner, "API:")
+        .and_then(|line| line.rsplit("Bearer ").next())
+        .expect("a first run prints the token")
+        .to_string();
+    let api = reqwest::Client::new();
+    let admin_url = format!("http://{admin}");
+    let created: serde_json::Value = api
+        .post(format!("{admin_url}/api/products"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "name": "Republished Runner", "stock": 5, "price": "10.00",
+            "image": "/static/img/sneakers.svg", "description": "New.",
+            "saleStart": null, "saleEnd": null
+        }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_i64().expect("id");
+    // Each edit is published and fetched at once, several times: one 250 ms poll would let
+    // most of them through late.
+    for round in 0..5 {
+        let name = format!("Republished Runner {round}");
+        let edited = api
+            .put(format!("{admin_url}/api/products/{id}"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "name": name, "stock": 5, "price": "10.00",
+                "image": "/static/img/sneakers.svg", "description": "New.",
+                "saleStart": null, "saleEnd": null
+            }))
+            .send()
+            .await
+            .expect("edit");
+        assert_eq!(edited.status(), 200);
+        let published: serde_json::Value = api
+            .post(format!("{admin_url}/api/publish"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("publish")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(published["live"], true, "{published}");
+        let page = api
+            .get(format!("http://{gateway}/product/{id}.html"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), 200, "round {round}");
+        let html = page.text().await.expect("html");
+        assert!(
+            html.contains(&name),
+            "round {round}: the page still shows an old name"
+        );
+    }
+    stop(&mut child);
+}

@@ -15,3 +15,5 @@ mod storm;
 mod shutdown;
 // `flashsale up` starts the admin and prints its credentials once.
 mod admin;
+// Weak secrets refused at start; a shared ring config starts every command.
+mod secrets;

@@ -133,6 +133,9 @@ async fn orders_come_by_page_with_names_and_publish_reports_changes() {
 
     let published = admin.api("POST", "/api/publish", None).await;
     assert_eq!(published.status, 200, "{}", published.body);
+    // No gateway runs in this process: the answer says how soon gateways follow.
+    assert_eq!(published.json()["live"], false);
+    assert_eq!(published.json()["liveWithinMs"], 500);
     let changed = published.json()["changed"].clone();
     assert!(
         changed

@@ -104,6 +104,7 @@ impl Admin {
             stock: stock.clone(),
             site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
             credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
+            after_publish: None,
         })
         .expect("state");
         Admin {
