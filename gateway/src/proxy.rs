@@ -167,6 +167,7 @@ impl Gateway {
         if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
             return elsewhere;
         }
+        let owner_cookie = self.owner_cookie_if_stale(session);
         let outcome = buy(&self.shop, uid, product_id, Instant::now()).await;
         let status = outcome.status();
         let reply = match outcome {
@@ -185,7 +186,28 @@ impl Gateway {
                 Reply::json(status, json!({"result": other.result()})).result_word(other.result())
             }
         };
-        reply.into()
+        match owner_cookie {
+            Some(cookie) => reply.header("Set-Cookie", cookie).into(),
+            None => reply.into(),
+        }
+    }
+
+    /// On a ring, the `owner` cookie naming this node, when the request's names another (or
+    /// none): the proxy in front then sends this shopper's next Buy here directly.
+    fn owner_cookie_if_stale(&self, session: &Session) -> Option<String> {
+        let cluster = &self.shop.cluster;
+        if !cluster.is_ring() {
+            return None;
+        }
+        let named = session
+            .req_header()
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|text| cookie(text, accounts::OWNER_COOKIE));
+        (named != Some(cluster.me()))
+            .then(|| accounts::owner_cookie(cluster.me(), self.shop.session_ttl.as_secs()))
     }
 
     async fn stock(&self, id: &str) -> Reply {
