@@ -3,9 +3,10 @@
 //!
 //! Start: migrate the database, seed the demo catalogue on first run, render `dist/`, load
 //! stock the store does not have yet, start the worker and the gateway. Stop: the gateway
-//! stops taking requests, then the worker finishes: with the in-memory queue it drains it to
-//! the end (nothing else would), with RabbitMQ it finishes the batch in flight and leaves the
-//! rest on the durable queue.
+//! stops taking requests, then the worker finishes: with the embedded queue (the outbox) it
+//! drains it to the end, with RabbitMQ it finishes the batch in flight and leaves the rest on
+//! the durable queue. After a crash, the outbox's orders are drained at the next start, and the
+//! in-memory stock store is rebuilt counting them (`load_missing_stock`).
 
 use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
@@ -52,8 +53,7 @@ impl Stack {
     }
 
     pub async fn start_parts(config: &Config, parts: Parts) -> anyhow::Result<Stack> {
-        let queue = Queue::from_config(config);
-        if matches!(queue, Queue::Memory(_)) && !(parts.gateway && parts.worker) {
+        if backends::is_memory(&config.queue_url) && !(parts.gateway && parts.worker) {
             bail!(
                 "the in-memory queue (queue_url = \"memory:\") lives inside one process, so the \
                  gateway and the worker must run together (`flashsale up`); set queue_url to \
@@ -61,6 +61,7 @@ impl Stack {
             );
         }
         let db = connect_db(config).await?;
+        let queue = Queue::from_config(config, &db);
         let stock = backends::stock_store(config).await?;
 
         let worker_stats = Arc::new(DrainStats::default());
@@ -144,12 +145,14 @@ impl Stack {
         }
         if let Some(worker) = self.worker.take() {
             match &self.queue {
-                Queue::Memory(queue) => {
-                    if !queue.is_empty() {
-                        tracing::info!(
-                            orders = queue.len(),
-                            "draining accepted orders before exit"
-                        );
+                Queue::Outbox(queue) => {
+                    if let Ok(counts) = queue.counts().await {
+                        if counts.waiting > 0 {
+                            tracing::info!(
+                                orders = counts.waiting,
+                                "draining accepted orders before exit"
+                            );
+                        }
                     }
                     queue.close();
                     worker.wait().await;

@@ -41,11 +41,11 @@ pub struct Inner {
 impl AdminState {
     pub fn new(parts: AdminParts) -> Result<Self, tera::Error> {
         Ok(AdminState(Arc::new(Inner {
+            sessions: Sessions::new(parts.db.clone()),
             db: parts.db,
             stock: parts.stock,
             site: parts.site,
             credentials: parts.credentials,
-            sessions: Sessions::default(),
             throttle: Throttle::default(),
             templates: Templates::load()?,
             hashing: Semaphore::new(2),

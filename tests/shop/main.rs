@@ -15,3 +15,7 @@ mod storm;
 mod shutdown;
 // `flashsale up` starts the admin and prints its credentials once.
 mod admin;
+// `flashsale up` SIGKILLed mid-storm keeps every 202.
+mod crash;
+// `flashsale backup` on a live shop.
+mod backup;
