@@ -227,3 +227,49 @@ async fn wait_for_remaining(url: &str, pid: i64, expected: i64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// When the outbox cannot commit (a full disk, say), the Buy answers 503 and its unit goes
+/// back, exactly as when RabbitMQ cannot take an order; once the disk is fine, Buys go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_outbox_commit_answers_503_and_gives_the_unit_back() {
+    let shop = crate::util::TestShop::start(&[product("Phone", 5)], 10).await;
+    let pid = shop.product_ids[0];
+    // A trigger stands in for the disk refusing the write.
+    let sqlite = sqlx::SqlitePool::connect(&shop.config.database_url)
+        .await
+        .expect("connect");
+    sqlx::query(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&sqlite)
+    .await
+    .expect("trigger");
+    let client = reqwest::Client::new();
+    let buy = |uid: i64| {
+        client
+            .post(format!("{}/getOne?productID={pid}", shop.url))
+            .header("Cookie", shop.cookie_header(uid))
+            .send()
+    };
+    let r = buy(1).await.expect("buy");
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["result"], "unavailable");
+    let stock = &shop.stack.stock;
+    assert_eq!(stock.remaining(pid).await.expect("remaining"), Some(5));
+    assert_eq!(stock.holders(pid).await.expect("holders"), Some(0));
+
+    sqlx::query("DROP TRIGGER disk_full")
+        .execute(&sqlite)
+        .await
+        .expect("drop trigger");
+    sqlite.close().await;
+    assert_eq!(buy(2).await.expect("buy").status(), 202);
+    let orders = shop.wait_for_confirmed(pid, 1).await;
+    assert_eq!(
+        orders.iter().map(|o| o.user_id).collect::<Vec<_>>(),
+        vec![2],
+        "only the 202 is an order"
+    );
+    assert_eq!(stock.remaining(pid).await.expect("remaining"), Some(4));
+}
