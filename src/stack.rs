@@ -21,6 +21,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+/// How long a clean stop waits for the worker to empty the outbox: within systemd's default
+/// stop timeout (90 s), and the orders left are safe on disk anyway.
+const OUTBOX_DRAIN_AT_EXIT: Duration = Duration::from_secs(30);
+
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts {
@@ -155,7 +159,9 @@ impl Stack {
                         }
                     }
                     queue.close();
-                    worker.wait().await;
+                    // Whatever is not drained in time (a database failing at shutdown) stays
+                    // in the outbox for the next start.
+                    worker.drain_within(OUTBOX_DRAIN_AT_EXIT).await;
                 }
                 Queue::Amqp { .. } => worker.stop().await,
             }
@@ -247,6 +253,23 @@ impl RunningWorker {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.wait().await;
+    }
+
+    /// Waits up to `limit` for the worker to end by itself (its queue closed and drained),
+    /// then stops it after its batch in flight.
+    pub async fn drain_within(self, limit: Duration) {
+        let RunningWorker { stop, mut task } = self;
+        let ended = tokio::select! {
+            ended = &mut task => ended,
+            _ = tokio::time::sleep(limit) => {
+                tracing::warn!("the outbox was not drained in time; the rest is recorded at the next start");
+                let _ = stop.send(true);
+                task.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "the order worker panicked");
+        }
     }
 
     /// Waits for the worker to end by itself (the in-memory queue closed and drained).
