@@ -169,6 +169,17 @@ impl Db {
             .map_err(|e| DbError::CreateFile(path.display().to_string(), e))
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so it waits its turn behind the other writer (the busy timeout) instead of
+    /// failing at its first write because another commit came in since its first read (which
+    /// starved the worker behind the outbox's group commits).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::MySql => self.pool.begin().await,
+        }
+    }
+
     // ---- shoppers ----
 
     pub async fn create_user(
@@ -317,7 +328,7 @@ impl Db {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.begin_write().await.map_err(classify)?;
         match self.record_batch(&mut tx, batch).await.map_err(classify)? {
             Some(outcomes) => {
                 tx.commit().await.map_err(classify)?;
@@ -420,7 +431,7 @@ impl Db {
             Dialect::Sqlite => "INSERT OR IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
             Dialect::MySql => "INSERT IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for order in batch {
             let inserted = sqlx::query(insert)

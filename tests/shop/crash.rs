@@ -52,11 +52,20 @@ async fn sigkill_mid_storm_loses_no_accepted_order() {
     let next_uid = Arc::new(AtomicI64::new(1));
     let mut all_accepted: Vec<Accepted> = Vec::new();
 
+    let mut left_in_outbox = 0;
     let mut shop = UpProcess::start(dir.path(), &env);
     for cycle in 1..=CYCLES {
         let accepted = storm_then_kill(&mut shop, &secret, &products, &next_uid).await;
+        // What the killed worker had not recorded yet: the restart must finish it.
+        let waiting = {
+            let db = Db::connect(&db_url).await.expect("connect");
+            let counts = db.outbox_counts().await.expect("outbox");
+            db.close().await;
+            counts.waiting
+        };
+        left_in_outbox += waiting;
         eprintln!(
-            "cycle {cycle}: {} orders answered 202, then SIGKILL",
+            "cycle {cycle}: {} orders answered 202, then SIGKILL with {waiting} orders not yet recorded",
             accepted.len()
         );
         all_accepted.extend(accepted);
@@ -110,8 +119,13 @@ async fn sigkill_mid_storm_loses_no_accepted_order() {
         db.close().await;
     }
     shop.stop();
+    assert!(
+        left_in_outbox > 0,
+        "every kill came after the worker had caught up: make the storm harder"
+    );
     eprintln!(
-        "{CYCLES} SIGKILLs mid-storm: all {} orders answered 202 recorded",
+        "{CYCLES} SIGKILLs mid-storm: all {} orders answered 202 recorded ({left_in_outbox} of \
+         them recorded after a restart)",
         all_accepted.len()
     );
 }

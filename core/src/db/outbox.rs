@@ -45,7 +45,7 @@ impl Db {
         if orders.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.begin_write().await.map_err(classify)?;
         for chunk in orders.chunks(CHUNK) {
             let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!("INSERT INTO outbox ({ORDER_COLUMNS}) VALUES {rows}");
