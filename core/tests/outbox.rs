@@ -209,3 +209,29 @@ async fn stock_books_count_outbox_orders_as_held_once() {
         assert!(db.stock_books(pid + 1000).await.expect("books").is_none());
     }
 }
+
+#[tokio::test]
+async fn recording_takes_the_orders_out_of_the_sqlite_outbox_in_the_same_transaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&format!("sqlite://{}/shop.db", dir.path().display()))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    let pid = db.insert_product(&product(10)).await.expect("product");
+    let queue = OutboxQueue::new(db.clone());
+    let orders = [order(1, pid), order(2, pid)];
+    for o in &orders {
+        queue.publish(o).await.expect("publish");
+    }
+    db.record_orders(&orders).await.expect("record");
+    // Recorded and no longer waiting, before any acknowledgement.
+    let counts = queue.counts().await.expect("counts");
+    assert_eq!(counts.waiting, 0);
+    let mut consumer = queue.consumer();
+    assert!(consumer
+        .next_batch(10, WAIT)
+        .await
+        .expect("batch")
+        .orders
+        .is_empty());
+}

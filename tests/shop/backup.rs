@@ -112,3 +112,20 @@ async fn backup_of_a_live_shop_is_a_consistent_copy() {
     assert_eq!(mode(&data.join("flashsale.db-wal")), 0o600, "its WAL");
     shop.stop();
 }
+
+/// On MySQL/MariaDB, `flashsale backup` names the tools to use instead of pretending.
+#[test]
+fn backup_of_a_mysql_database_points_to_the_usual_tools() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![(
+        "FLASHSALE_DATABASE_URL",
+        "mysql://root@127.0.0.1:3306/flashsale".to_string(),
+    )];
+    let (ok, out) = flashsale_command(dir.path(), &["backup", "copy.sql"], &env);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("mariadb-dump") && out.contains("mariabackup"),
+        "{out}"
+    );
+    assert!(!dir.path().join("copy.sql").exists());
+}

@@ -7,10 +7,13 @@
 //! commit fails, each of its orders is answered with the error and the gateway withdraws its
 //! reservation, as for any failed publish.
 //!
-//! The worker takes orders oldest first, records them, then acknowledges them, which deletes
-//! them from the outbox. A crash between the two redelivers them after the restart, where the
-//! database's unique keys make the second recording a no-op. At start the stock store is
-//! rebuilt from the orders and this outbox together (`Db::stock_books`).
+//! The worker takes orders oldest first and records them; on SQLite the transaction that
+//! records them also deletes them from the outbox (`Db::record_orders`). Its acknowledgement
+//! deletes the batch again (idempotent; on MySQL the only delete, and the one that removes
+//! orders the gateway withdrew). A crash before the acknowledgement redelivers what is left
+//! after the restart, where the database's unique keys make a second recording a no-op. At
+//! start the stock store is rebuilt from the orders and this outbox together
+//! (`Db::stock_books`).
 
 use super::group_commit::{GroupCommit, GroupError, GroupOptions, GroupWriter};
 use super::{Batch, OrderConsumer, OrderQueue, QueueError};
