@@ -3,9 +3,10 @@
 //!
 //! Start: migrate the database, seed the demo catalogue on first run, render `dist/`, load
 //! stock the store does not have yet, start the worker and the gateway. Stop: the gateway
-//! stops taking requests, then the worker finishes: with the in-memory queue it drains it to
-//! the end (nothing else would), with RabbitMQ it finishes the batch in flight and leaves the
-//! rest on the durable queue.
+//! stops taking requests, then the worker finishes: with the embedded queue (the outbox) it
+//! drains it to the end, with RabbitMQ it finishes the batch in flight and leaves the rest on
+//! the durable queue. After a crash, the outbox's orders are drained at the next start, and the
+//! in-memory stock store is rebuilt counting them (`load_missing_stock`).
 
 use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
@@ -19,6 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+
+/// How long a clean stop waits for the worker to empty the outbox: within systemd's default
+/// stop timeout (90 s), and the orders left are safe on disk anyway.
+const OUTBOX_DRAIN_AT_EXIT: Duration = Duration::from_secs(30);
 
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +57,7 @@ impl Stack {
     }
 
     pub async fn start_parts(config: &Config, parts: Parts) -> anyhow::Result<Stack> {
-        let queue = Queue::from_config(config);
-        if matches!(queue, Queue::Memory(_)) && !(parts.gateway && parts.worker) {
+        if backends::is_memory(&config.queue_url) && !(parts.gateway && parts.worker) {
             bail!(
                 "the in-memory queue (queue_url = \"memory:\") lives inside one process, so the \
                  gateway and the worker must run together (`flashsale up`); set queue_url to \
@@ -65,6 +69,7 @@ impl Stack {
             config.ring_check()?;
         }
         let db = connect_db(config).await?;
+        let queue = Queue::from_config(config, &db);
         let stock = backends::stock_store(config).await?;
 
         let worker_stats = Arc::new(DrainStats::default());
@@ -158,15 +163,19 @@ impl Stack {
         }
         if let Some(worker) = self.worker.take() {
             match &self.queue {
-                Queue::Memory(queue) => {
-                    if !queue.is_empty() {
-                        tracing::info!(
-                            orders = queue.len(),
-                            "draining accepted orders before exit"
-                        );
+                Queue::Outbox(queue) => {
+                    if let Ok(counts) = queue.counts().await {
+                        if counts.waiting > 0 {
+                            tracing::info!(
+                                orders = counts.waiting,
+                                "draining accepted orders before exit"
+                            );
+                        }
                     }
                     queue.close();
-                    worker.wait().await;
+                    // Whatever is not drained in time (a database failing at shutdown) stays
+                    // in the outbox for the next start.
+                    worker.drain_within(OUTBOX_DRAIN_AT_EXIT).await;
                 }
                 Queue::Amqp { .. } => worker.stop().await,
             }
@@ -258,6 +267,23 @@ impl RunningWorker {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.wait().await;
+    }
+
+    /// Waits up to `limit` for the worker to end by itself (its queue closed and drained),
+    /// then stops it after its batch in flight.
+    pub async fn drain_within(self, limit: Duration) {
+        let RunningWorker { stop, mut task } = self;
+        let ended = tokio::select! {
+            ended = &mut task => ended,
+            _ = tokio::time::sleep(limit) => {
+                tracing::warn!("the outbox was not drained in time; the rest is recorded at the next start");
+                let _ = stop.send(true);
+                task.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "the order worker panicked");
+        }
     }
 
     /// Waits for the worker to end by itself (the in-memory queue closed and drained).

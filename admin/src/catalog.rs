@@ -55,17 +55,22 @@ pub async fn update(state: &AdminState, id: i64, new: &NewProduct) -> Result<Pro
 /// in flight, counted as holders in the store minus orders in the database.
 ///
 /// The database is read first: an order recorded between the two reads then counts as in
-/// flight, which undersells by one rather than oversells. What `load` cannot keep is the
-/// in-flight shoppers themselves (the trait can only name holders that have an order in the
-/// database): one of them clicking again in that instant may reserve a second unit, which
-/// the database's one-order-per-shopper key refuses; that unit is then held, never sold
-/// twice. Editing stock in the middle of a storm is rare; never overselling is what matters.
+/// flight, which undersells by one rather than oversells. Shoppers whose order waits in the
+/// embedded queue's outbox keep their unit (they are in the database's books); what `load`
+/// cannot keep are shoppers whose order is on RabbitMQ: one of them clicking again in that
+/// instant may reserve a second unit, which the database's one-order-per-shopper key refuses;
+/// that unit is then held, never sold twice. Editing stock in the middle of a storm is rare;
+/// never overselling is what matters.
 async fn reset_stock(state: &AdminState, id: i64, stock: i64) -> Result<(), AppError> {
-    let holders = state.db.order_holders(id).await?;
+    let Some(books) = state.db.stock_books(id).await? else {
+        return Err(AppError::NoSuchProduct(id));
+    };
+    let holders = books.holders;
+    let recorded = holders.len() as i64 - books.pending;
     let in_store = state.stock.holders(id).await?.unwrap_or(0);
     let in_flight = i64::try_from(in_store)
         .unwrap_or(i64::MAX)
-        .saturating_sub(holders.len() as i64)
+        .saturating_sub(recorded)
         .max(0);
     let remaining = stock.saturating_sub(in_flight).max(0);
     state.stock.load(id, remaining, &holders).await?;

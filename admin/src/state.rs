@@ -57,12 +57,12 @@ pub struct Inner {
 impl AdminState {
     pub fn new(parts: AdminParts) -> Result<Self, tera::Error> {
         Ok(AdminState(Arc::new(Inner {
+            sessions: Sessions::new(parts.db.clone()),
             db: parts.db,
             stock: parts.stock,
             site: parts.site,
             credentials: parts.credentials,
             after_publish: parts.after_publish,
-            sessions: Sessions::default(),
             throttle: Throttle::default(),
             templates: Templates::load()?,
             hashing: Semaphore::new(2),

@@ -7,7 +7,8 @@
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
-//! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
+//! - [`queue`]: the order queue between the gateway and the worker (an outbox table in the
+//!   database, or RabbitMQ), and group commit.
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
 pub mod config;

@@ -11,3 +11,5 @@ mod storm;
 mod faults;
 // A ring of three gateways: each shopper decided by one owner.
 mod cluster;
+// `flashsale up` on the real services SIGKILLed mid-storm.
+mod crash;

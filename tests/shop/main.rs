@@ -17,3 +17,7 @@ mod shutdown;
 mod admin;
 // Weak secrets refused at start; a shared ring config starts every command.
 mod secrets;
+// `flashsale up` SIGKILLed mid-storm keeps every 202.
+mod crash;
+// `flashsale backup` on a live shop.
+mod backup;

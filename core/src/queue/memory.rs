@@ -1,7 +1,8 @@
-//! The embedded queue: a deque in this process, drained by the in-process worker.
+//! A deque in this process, drained by the in-process worker: for tests and benchmarks.
 //!
 //! It lives as long as the process: a clean shutdown closes it and the worker drains it to the
-//! end before the process exits. Orders that must survive a crash need RabbitMQ.
+//! end before the process exits, but a crash loses what it holds. `flashsale up` uses the
+//! outbox ([`super::OutboxQueue`]) instead, which keeps every accepted order on disk.
 
 use super::{Batch, OrderConsumer, OrderQueue, QueueError};
 use crate::domain::OrderMessage;
