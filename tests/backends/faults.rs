@@ -147,7 +147,9 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() {
-    let shop = RealShop::start(100, Parts::ALL).await;
+    // A short cooldown, so shopper 1 can click again soon (the store, not the cooldown,
+    // must stop their second unit).
+    let shop = RealShop::start_with(&[100], Parts::ALL, |c| c.cooldown_secs = 1).await;
     let client = reqwest::Client::new();
     assert_eq!(shop.buy(&client, 1).await, (202, "queued".to_string()));
 
@@ -180,10 +182,22 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let healed = healed.expect("the shop did not recover after Redis came back");
-    tokio::time::sleep(Duration::from_secs(11)).await; // shopper 1's cooldown
+    // Once shopper 1's cooldown has run out, the store says they have their unit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let (status, result) = shop.buy(&client, 1).await;
+        if status != 429 {
+            break (status, result);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shopper 1 stays too fast"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
-        shop.buy(&client, 1).await.0,
-        409,
+        second,
+        (409, "already_bought".to_string()),
         "shopper 1 could buy again after the reload"
     );
 
@@ -204,7 +218,16 @@ async fn database_cut_while_orders_queue_up_then_everything_drains() {
     // The Buy path never touches the database.
     assert!(unavailable.is_empty());
     assert_eq!(accepted.len(), 500);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The worker has taken orders, failed to reach the database and given them back, twice.
+    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.outages() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never tried the database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(shop.recorded().await, 0);
 
     shop.proxies.mysql.restore();

@@ -11,3 +11,5 @@ mod storm;
 mod faults;
 // A ring of three gateways: each shopper decided by one owner.
 mod cluster;
+// `flashsale audit` on books made inconsistent by hand.
+mod audit;
