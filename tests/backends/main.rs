@@ -13,3 +13,5 @@ mod faults;
 mod cluster;
 // `flashsale audit` on books made inconsistent by hand.
 mod audit;
+// Three workers competing for one queue, one killed again and again, the database cut.
+mod competing;
