@@ -87,13 +87,35 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservation_for_503() {
     let _turn = crate::util::storm_turn().await;
-    let shop = RealShop::start(5_000, Parts::ALL).await;
+    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
+    let shop = RealShop::start_with(&[5_000], Parts::ALL, |c| {
+        c.metrics_listen = Some(metrics.clone());
+    })
+    .await;
     let (first, _) = shop.buy_all(1..=300).await;
+    // The broker's answers are held back: publishes reach it, their confirms do not come
+    // back. Once many are known to be awaiting confirms, the broker is cut off: these are
+    // orders the broker has, whose shoppers are answered 503.
+    shop.proxies.amqp.silence_replies();
     let cutter = async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        shop.proxies.amqp.cut();
+        let client = reqwest::Client::new();
+        // Within the publishes' 2 s confirm deadline.
+        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+        loop {
+            let in_flight = publishes_in_flight(&client, &metrics).await;
+            if in_flight >= 20 {
+                shop.proxies.amqp.cut();
+                return in_flight;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {in_flight} publishes awaiting confirms"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     };
-    let ((during, unavailable), ()) = tokio::join!(shop.buy_all(301..=900), cutter);
+    let ((during, unavailable), in_flight_at_cut) = tokio::join!(shop.buy_all(301..=900), cutter);
+    eprintln!("{in_flight_at_cut} publishes awaiting confirms at the cut");
     // While the broker is unreachable every Buy is 503, and reserves nothing.
     let (while_cut, unavailable_cut) = shop.buy_all(901..=1_000).await;
     assert!(
@@ -140,9 +162,41 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
         unavailable.len() + unavailable_cut.len()
     );
 
+    // The broker did have orders answered 503 (their confirms were lost in the cut): the
+    // worker found them withdrawn and dropped them.
+    let stats = &shop.stack.as_ref().expect("running").worker_stats;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.withdrawn() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no withdrawn order reached the worker: the cut hit no publish in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "{} withdrawn orders dropped by the worker",
+        stats.withdrawn()
+    );
+
     let report = shop.audit().await;
     assert!(report.consistent(), "{report}");
     shop.cleanup().await;
+}
+
+/// The gateway's gauge of publishes awaiting the broker's confirm.
+async fn publishes_in_flight(client: &reqwest::Client, metrics: &str) -> u64 {
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("flashsale_publishes_in_flight "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the in-flight gauge")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
