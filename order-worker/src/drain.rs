@@ -152,8 +152,15 @@ pub async fn drain(
         }
         match drainer.record(&batch.orders).await {
             Ok(()) => {
+                let orders = batch.orders.len();
                 drainer.ack(batch).await;
                 backoff = Duration::from_millis(50);
+                if *stop.borrow() {
+                    tracing::info!(
+                        orders,
+                        "finished the batch in flight after the stop request"
+                    );
+                }
             }
             Err(Failure::Rejected(error)) if db.ping().await => {
                 tracing::warn!(%error, "the database refused a batch; recording its orders one by one");

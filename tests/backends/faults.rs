@@ -342,40 +342,123 @@ async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason()
     shop.cleanup().await;
 }
 
+/// SIGTERM lands while the worker certainly holds a batch: a transaction of the test's holds
+/// the product's row, so the worker's batch waits inside its transaction until the test lets
+/// go. The worker must finish that batch (and take no other), then exit cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
+    use sqlx::{Connection, Row};
     let shop = RealShop::start(6_000, GATEWAY_ONLY).await;
-    let (accepted, _) = shop.buy_all(1..=5_000).await;
-    let mut worker = spawn_worker(&shop);
-    // Let it start draining, then ask it to stop.
-    for _ in 0..100 {
-        if shop.recorded().await > 0 {
+    let (accepted, _) = shop.buy_all(1..=500).await;
+    let url = format!("mysql://root@127.0.0.1:3306/{}", shop.database_name());
+    let mut holder = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    let mut watcher = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    let mut lock = holder.begin().await.expect("begin");
+    sqlx::query("SELECT stock FROM products WHERE id = ? FOR UPDATE")
+        .bind(shop.product_id)
+        .fetch_one(&mut *lock)
+        .await
+        .expect("lock the product's row");
+
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("worker.log");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("worker")
+        .envs(shop.env())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start a worker process");
+    // The log's lines without their colours.
+    let logged = |needle: &str| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut plain = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| *c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    };
+
+    // The worker's batch is in its transaction, waiting for the row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND INFO LIKE 'UPDATE products%'",
+        )
+        .bind(shop.database_name())
+        .fetch_one(&mut watcher)
+        .await
+        .expect("processlist")
+        .try_get(0)
+        .expect("count");
+        if waiting > 0 {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started a batch"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(shop.recorded().await, 0);
+
     let term = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
         .expect("kill -TERM");
     assert!(term.success());
+    // It took the signal, and is still held by its batch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while logged("finishing the batch in flight").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        worker.try_wait().expect("wait").is_none(),
+        "the worker exited without its batch"
+    );
+    lock.rollback().await.expect("let go of the row");
+
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = worker.try_wait().expect("wait") {
             break status;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the worker ignored SIGTERM"
+            started.elapsed() < Duration::from_secs(30),
+            "the worker did not exit after its batch"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "the worker exited with {status}");
-    assert!(
-        shop.recorded().await < accepted.len(),
-        "it drained everything before the signal: make the test harder"
-    );
+    // Exactly the batch it held was recorded: nothing dropped, nothing more taken.
+    let finished = logged("finished the batch in flight after the stop request")
+        .expect("the worker says it finished its batch");
+    let orders: usize = finished
+        .split("orders=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no order count in {finished:?}"));
+    assert!(orders > 0, "{finished}");
+    assert_eq!(shop.recorded().await, orders, "{finished}");
+    assert!(orders < accepted.len(), "it drained everything");
     // What it left is still on the queue: a new worker drains it, once.
     drain_the_rest(&shop, &accepted).await;
+    let _ = watcher.close().await;
+    let _ = holder.close().await;
     shop.cleanup().await;
 }
