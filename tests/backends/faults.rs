@@ -264,6 +264,64 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
     shop.cleanup().await;
 }
 
+/// Redis goes away between the reservation and the publish: 50 Buys have reserved their unit
+/// and are publishing (the broker's confirms held back, the gateway's gauge says all 50 are
+/// in flight) when Redis is cut; then the confirms arrive. Those 50 are 202s, and the worker
+/// must hold on to them while it cannot claim them in Redis, and record each once after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
+    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
+    let shop = RealShop::start_with(&[100], Parts::ALL, |c| {
+        c.metrics_listen = Some(metrics.clone());
+    })
+    .await;
+    let client = reqwest::Client::new();
+    shop.proxies.amqp.silence_replies();
+    let cutter = async {
+        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+        while publishes_in_flight(&client, &metrics).await < 50 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the 50 Buys are not all publishing"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shop.proxies.redis.cut();
+        shop.proxies
+            .redis
+            .wait_until_closed(Duration::from_secs(1))
+            .await;
+        shop.proxies.amqp.restore();
+    };
+    let ((accepted, unavailable), ()) = tokio::join!(shop.buy_all(1..=50), cutter);
+    assert!(unavailable.is_empty(), "{} answered 503", unavailable.len());
+    assert_eq!(accepted.len(), 50);
+
+    // While Redis is away: Buys reserve nothing, and the worker holds the 50 orders back.
+    let (during, _) = shop.buy_all(51..=55).await;
+    assert!(during.is_empty(), "accepted without a stock store");
+    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.outages() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never tried to claim"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shop.recorded().await, 0);
+
+    shop.proxies.redis.restore();
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(30))
+        .await;
+    assert_orders_are(&orders, &accepted);
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    assert_eq!(report.products[0].store_reserved, Some(50), "{report}");
+    shop.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_cut_while_orders_queue_up_then_everything_drains() {
     let shop = RealShop::start(1_000, Parts::ALL).await;
