@@ -238,15 +238,8 @@ async fn storm_with_competing_workers(gateways: usize) {
         second.shutdown().await.expect("second gateway stops");
     }
     shop.stop().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let report = shop.audit().await;
-        if report.consistent() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{report}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    shop.wait_for_consistent_audit(Duration::from_secs(30))
+        .await;
     workers.stop();
     shop.cleanup().await;
 }

@@ -233,6 +233,21 @@ impl RealShop {
             .expect("audit")
     }
 
+    /// Waits until the audit adds up, with the workers still running: a batch committed by a
+    /// worker that died before its ack comes back once more (as duplicates), and the books add
+    /// up once a worker has taken it. Fails with the last report after `within`.
+    pub async fn wait_for_consistent_audit(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let report = self.audit().await;
+            if report.consistent() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{report}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The whole config as environment variables, for a `flashsale` child process.
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.config;
