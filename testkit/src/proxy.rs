@@ -207,3 +207,66 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A server that counts the bytes it gets and echoes them.
+    async fn echo() -> (SocketAddr, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        (addr, received)
+    }
+
+    async fn eventually(what: &str, condition: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !condition() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn silenced_replies_reach_the_service_and_come_back_on_restore() {
+        let (server, received) = echo().await;
+        let proxy = TcpProxy::start(&server.to_string()).await;
+        let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+        eventually("the connection is open", || proxy.open_connections() == 1).await;
+
+        proxy.silence_replies();
+        client.write_all(b"ping").await.expect("write");
+        eventually("the request reached the service", || {
+            received.load(Ordering::SeqCst) == 4
+        })
+        .await;
+        let mut buf = [0u8; 4];
+        let early = tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await;
+        assert!(early.is_err(), "a reply came through the silence");
+
+        proxy.restore();
+        client.read_exact(&mut buf).await.expect("the held reply");
+        assert_eq!(&buf, b"ping");
+
+        proxy.cut();
+        proxy.wait_until_closed(Duration::from_secs(5)).await;
+        assert_eq!(proxy.open_connections(), 0);
+    }
+}
