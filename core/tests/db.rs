@@ -424,7 +424,7 @@ async fn assert_books(db: &Db, pid: i64, stock_left: i64, shoppers: usize, confi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_batches_on_two_connections_never_oversell_or_record_twice() {
     use std::collections::HashMap;
-    const ROUNDS: i64 = 20;
+    const ROUNDS: i64 = 30;
     const STOCK: i64 = 5;
     let database = flashsale_testkit::mysql_database();
     let a = Db::connect(&database.url).await.expect("worker a");

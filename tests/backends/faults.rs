@@ -263,9 +263,9 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
     shop.cleanup().await;
 }
 
-/// Redis goes away between the reservation and the publish: 50 Buys have reserved their unit
-/// and are publishing (the broker's confirms held back, the gateway's gauge says all 50 are
-/// in flight) when Redis is cut; then the confirms arrive. Those 50 are 202s, and the worker
+/// Redis goes away between the reservation and the publish: 30 Buys have reserved their unit
+/// and are publishing (the broker's confirms held back, the gateway's gauge says all 30 are
+/// in flight) when Redis is cut; then the confirms arrive. Those 30 are 202s, and the worker
 /// must hold on to them while it cannot claim them in Redis, and record each once after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
@@ -278,10 +278,10 @@ async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
     shop.proxies.amqp.silence_replies();
     let cutter = async {
         let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
-        while publishes_in_flight(&client, &metrics).await < 50 {
+        while publishes_in_flight(&client, &metrics).await < 30 {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the 50 Buys are not all publishing"
+                "the 30 Buys are not all publishing"
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -292,9 +292,9 @@ async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
             .await;
         shop.proxies.amqp.restore();
     };
-    let ((accepted, unavailable), ()) = tokio::join!(shop.buy_all(1..=50), cutter);
+    let ((accepted, unavailable), ()) = tokio::join!(shop.buy_all(1..=30), cutter);
     assert!(unavailable.is_empty(), "{} answered 503", unavailable.len());
-    assert_eq!(accepted.len(), 50);
+    assert_eq!(accepted.len(), 30);
 
     // While Redis is away: Buys reserve nothing, and the worker holds the 50 orders back.
     let (during, _) = shop.buy_all(51..=55).await;
@@ -317,7 +317,7 @@ async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
     assert_orders_are(&orders, &accepted);
     let report = shop.audit().await;
     assert!(report.consistent(), "{report}");
-    assert_eq!(report.products[0].store_reserved, Some(50), "{report}");
+    assert_eq!(report.products[0].store_reserved, Some(30), "{report}");
     shop.cleanup().await;
 }
 
