@@ -269,6 +269,9 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
 /// must hold on to them while it cannot claim them in Redis, and record each once after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
+    // Its 30 publishes must all be in flight within the broker's confirm deadline: no storm
+    // of another test may slow the gateway down meanwhile.
+    let _turn = crate::util::storm_turn().await;
     let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
     let shop = RealShop::start_with(&[100], Parts::ALL, |c| {
         c.metrics_listen = Some(metrics.clone());
@@ -405,6 +408,7 @@ async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
     use sqlx::{Connection, Row};
+    let _turn = crate::util::storm_turn().await;
     let shop = RealShop::start(6_000, GATEWAY_ONLY).await;
     let (accepted, _) = shop.buy_all(1..=500).await;
     let url = format!("mysql://root@127.0.0.1:3306/{}", shop.database_name());
