@@ -68,7 +68,14 @@ impl Workers {
         log_lines(self.logs.path(), GAVE_BACK)
     }
 
-    fn stop(mut self) {
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Workers {
+    /// Also when the test failed: a worker left running would keep retrying a deleted queue.
+    fn drop(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();

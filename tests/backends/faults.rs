@@ -9,14 +9,16 @@ const GATEWAY_ONLY: Parts = Parts {
     worker: false,
 };
 
-fn spawn_worker(shop: &RealShop) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .arg("worker")
-        .envs(shop.env())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start a worker process")
+fn spawn_worker(shop: &RealShop) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("worker")
+            .envs(shop.env())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start a worker process"),
+    )
 }
 
 /// A fresh worker process drains what is left; then the database holds exactly `accepted`,
@@ -180,6 +182,29 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
     let report = shop.audit().await;
     assert!(report.consistent(), "{report}");
     shop.cleanup().await;
+}
+
+/// A child process killed when the test ends, also when it failed.
+struct KillOnDrop(Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The gateway's gauge of publishes awaiting the broker's confirm.
@@ -423,14 +448,16 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
 
     let logs = tempfile::tempdir().expect("tempdir");
     let log = logs.path().join("worker.log");
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .arg("worker")
-        .envs(shop.env())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start a worker process");
+    let mut worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("worker")
+            .envs(shop.env())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start a worker process"),
+    );
     // The log's lines without their colours.
     let logged = |needle: &str| {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
