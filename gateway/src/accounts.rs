@@ -37,10 +37,11 @@ pub async fn register(shop: &Shop, form: &Form) -> Reply {
             tracing::info!(user_id = id, "shopper registered");
             Reply::see_other("/user/login")
         }
+        // The page names what the shopper typed (escaped by `Reply::page`).
         Err(DbError::UserNameTaken) => Reply::page(
             409,
             "User name taken",
-            "That user name is already taken; please choose another.",
+            &format!("The user name \u{201c}{user_name}\u{201d} is already taken; please choose another."),
             "/user/register",
         ),
         Err(e) => {

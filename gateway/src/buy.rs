@@ -113,7 +113,10 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         }
     }
 
-    let queued = match shop.queue.publish(&order).await {
+    let publishing = shop.metrics.publishing();
+    let published = shop.queue.publish(&order).await;
+    drop(publishing);
+    let queued = match published {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(product_id, error = %e, "could not queue an order; withdrawing it");

@@ -1,5 +1,6 @@
 //! Per-node metrics in the Prometheus text format, on their own port: Buy answers by result,
-//! Buys forwarded to their owner, peer health, and a latency histogram of decided Buys.
+//! Buys forwarded to their owner, peer health, orders published and awaiting the broker's
+//! confirm, and a latency histogram of decided Buys.
 
 use crate::cluster::Cluster;
 use std::fmt::Write;
@@ -31,6 +32,18 @@ pub struct Metrics {
     /// Cumulative counts per bucket, then +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
+    /// Publishes sent and not yet confirmed (or failed).
+    publishing: AtomicU64,
+}
+
+/// One publish awaiting its confirm; counted until dropped (also when the request is dropped
+/// mid-publish).
+pub struct Publishing<'a>(&'a AtomicU64);
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -47,6 +60,17 @@ impl Metrics {
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// An order being published, until the guard is dropped.
+    pub fn publishing(&self) -> Publishing<'_> {
+        self.publishing.fetch_add(1, Ordering::Relaxed);
+        Publishing(&self.publishing)
+    }
+
+    /// Orders published and awaiting the broker's answer right now.
+    pub fn publishes_in_flight(&self) -> u64 {
+        self.publishing.load(Ordering::Relaxed)
     }
 
     /// A request sent on to the shopper's owner.
@@ -75,6 +99,13 @@ impl Metrics {
             out,
             "flashsale_forwarded_requests_total {}",
             load(&self.forwarded)
+        );
+        out.push_str("# HELP flashsale_publishes_in_flight Orders published and awaiting the broker's confirm.\n");
+        out.push_str("# TYPE flashsale_publishes_in_flight gauge\n");
+        let _ = writeln!(
+            out,
+            "flashsale_publishes_in_flight {}",
+            load(&self.publishing)
         );
         out.push_str("# HELP flashsale_peer_up Whether a ring peer answers its health checks.\n");
         out.push_str("# TYPE flashsale_peer_up gauge\n");
@@ -126,5 +157,22 @@ mod tests {
         assert!(text.contains("flashsale_buy_seconds_bucket{le=\"0.005\"} 2"));
         assert!(text.contains("flashsale_buy_seconds_bucket{le=\"+Inf\"} 3"));
         assert!(text.contains("flashsale_buy_seconds_count 3"));
+    }
+
+    #[test]
+    fn publishes_count_while_their_guard_lives() {
+        let m = Metrics::default();
+        let first = m.publishing();
+        let second = m.publishing();
+        let cluster = Cluster::alone("127.0.0.1:1");
+        assert!(m
+            .render(&cluster)
+            .contains("flashsale_publishes_in_flight 2"));
+        drop(first);
+        assert_eq!(m.publishes_in_flight(), 1);
+        drop(second);
+        assert!(m
+            .render(&cluster)
+            .contains("flashsale_publishes_in_flight 0"));
     }
 }

@@ -13,3 +13,7 @@ mod faults;
 mod cluster;
 // `flashsale up` on the real services SIGKILLed mid-storm.
 mod crash;
+// `flashsale audit` on books made inconsistent by hand.
+mod audit;
+// Three workers competing for one queue, one killed again and again, the database cut.
+mod competing;

@@ -143,15 +143,29 @@ impl RealShop {
         &self,
         shoppers: impl Iterator<Item = i64>,
     ) -> (HashSet<i64>, HashSet<i64>) {
+        self.buy_all_via(&[self.url()], shoppers).await
+    }
+
+    /// [`RealShop::buy_all`] spread over several gateways (`http://host:port` each), shopper
+    /// `uid` at gateway `uid % n`.
+    pub async fn buy_all_via(
+        &self,
+        gateways: &[String],
+        shoppers: impl Iterator<Item = i64>,
+    ) -> (HashSet<i64>, HashSet<i64>) {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(128)
             .build()
             .expect("client");
-        let url = format!("{}/getOne?productID={}", self.url(), self.product_id);
+        let urls: Vec<String> = gateways
+            .iter()
+            .map(|g| format!("{g}/getOne?productID={}", self.product_id))
+            .collect();
         let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
         let clicks: Vec<_> = shoppers
             .map(|uid| {
-                let req = client.post(&url).header("Cookie", self.cookie(uid));
+                let url = &urls[uid.rem_euclid(urls.len() as i64) as usize];
+                let req = client.post(url).header("Cookie", self.cookie(uid));
                 let in_flight = in_flight.clone();
                 tokio::spawn(async move {
                     let _permit = in_flight.acquire_owned().await.expect("semaphore open");
@@ -217,6 +231,21 @@ impl RealShop {
         audit(&self.db, &stock, Some(QueueCounts { waiting, dead }))
             .await
             .expect("audit")
+    }
+
+    /// Waits until the audit adds up, with the workers still running: a batch committed by a
+    /// worker that died before its ack comes back once more (as duplicates), and the books add
+    /// up once a worker has taken it. Fails with the last report after `within`.
+    pub async fn wait_for_consistent_audit(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let report = self.audit().await;
+            if report.consistent() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{report}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The whole config as environment variables, for a `flashsale` child process.

@@ -123,8 +123,14 @@ async fn up_starts_the_admin_and_prints_its_credentials_once() {
     );
     stop(&mut child);
 
-    // The second run shows no secret.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second run shows no secret (once the first run's ports are free again).
+    for addr in [&gateway, &admin] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpListener::bind(addr.as_str()).is_err() {
+            assert!(std::time::Instant::now() < deadline, "{addr} stays taken");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let (mut child, banner) = up(dir.path(), &gateway, &admin);
     assert!(!banner.contains(password), "{banner}");
     assert!(!banner.contains(token), "{banner}");
