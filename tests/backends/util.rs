@@ -38,6 +38,8 @@ pub fn product(stock: i64) -> NewProduct {
         description: String::new(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 

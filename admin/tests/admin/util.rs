@@ -84,6 +84,8 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
         description: "a test product".into(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
