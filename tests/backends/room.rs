@@ -265,10 +265,10 @@ async fn the_draw_is_the_same_on_every_node_and_admission_follows_the_rate_live(
     )
     .await
     .expect("resume");
-    for node in 0..3 {
+    for (node, member) in members.iter().enumerate() {
         let uid = *next
             .iter()
-            .find(|uid| owners.owner(&uid.to_string()) == Some(members[node].as_str()))
+            .find(|uid| owners.owner(&uid.to_string()) == Some(member.as_str()))
             .expect("a waiting shopper owned by each node");
         wait_until(
             &format!("node {node} to see the new rate"),
