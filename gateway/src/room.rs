@@ -332,6 +332,14 @@ impl Room {
         Ok(place)
     }
 
+    /// Forgets "not in line" answers that have run out, so shoppers who only looked at a
+    /// line do not stay in memory (positions stay: they never change).
+    pub fn sweep(&self) {
+        self.places.retain(
+            |_, cached| !matches!(cached, Cached::Waiting(_, at) if at.elapsed() >= ABSENT_FOR),
+        );
+    }
+
     fn remember(&self, product_id: i64, user_id: i64, place: Option<Place>) {
         let cached = match place {
             Some(p) if p.position.is_some() => Cached::Place(p),
