@@ -404,3 +404,64 @@ async fn a_sold_out_line_has_ended_and_refuses_joins() {
         (403, serde_json::json!({"result": "ended"}))
     );
 }
+
+#[tokio::test]
+async fn with_register_pow_difficulty_an_account_costs_a_solved_challenge_once() {
+    let shop = TestShop::start_with(&[], 0, |c| c.register_pow_difficulty = BITS).await;
+    let http = shop.browser();
+    let challenge = || async {
+        let body: Value = http
+            .get(format!("{}/user/challenge", shop.url))
+            .send()
+            .await
+            .expect("challenge")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(body["difficulty"], u64::from(BITS));
+        body["challenge"].as_str().expect("challenge").to_string()
+    };
+    let register = |name: &'static str, challenge: String, nonce: String| {
+        let http = http.clone();
+        let url = format!("{}/user/register", shop.url);
+        async move {
+            http.post(url)
+                .form(&[
+                    ("nickName", name),
+                    ("userName", name),
+                    ("password", "correct horse"),
+                    ("challenge", challenge.as_str()),
+                    ("nonce", nonce.as_str()),
+                ])
+                .send()
+                .await
+                .expect("register")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        register("ann", String::new(), String::new()).await,
+        400,
+        "no work"
+    );
+    let c = challenge().await;
+    let unsolved = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| !flashsale_core::waiting_room::solves(&c, n, BITS))
+        .expect("a failing nonce");
+    assert_eq!(register("ann", c.clone(), unsolved).await, 400, "unsolved");
+    let nonce = solve(&c, BITS);
+    assert_eq!(
+        register("ann", c.clone(), nonce.clone()).await,
+        303,
+        "solved"
+    );
+    assert_eq!(
+        register("bob", c, nonce).await,
+        400,
+        "a challenge registers once"
+    );
+    let c = challenge().await;
+    assert_eq!(register("bob", c.clone(), solve(&c, BITS)).await, 303);
+}
