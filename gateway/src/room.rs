@@ -502,10 +502,6 @@ impl Room {
                 return Err(refusal(503, "unavailable"));
             }
         }
-        if phase == Phase::Queueing {
-            // The join may have drawn the line: read it now rather than at the next refresh.
-            let _ = self.fetch_line(product, now_ms).await;
-        }
         self.status(product, user_id, now_ms, sold_out)
             .await
             .ok_or_else(|| refusal(503, "unavailable"))
