@@ -42,6 +42,8 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
             description: "A phone for the sale.\n\nOne per shopper.".into(),
             sale_start: None,
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         })
         .await?;
     let products = db.list_products().await?;
@@ -58,6 +60,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         cooldown_capacity: 1000,
         dist: dist.clone(),
         cluster: Cluster::alone(&gateway_addr),
+        room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;
     let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;

@@ -76,7 +76,7 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
 const PRODUCT_COLUMNS: &str =
-    "id, name, stock, price_cents, image, description, sale_start, sale_end";
+    "id, name, stock, price_cents, image, description, sale_start, sale_end, queue, admit_per_second";
 
 impl Db {
     /// Connects to `mysql://…` or `sqlite://path` (the SQLite file and its folder are created).
@@ -256,8 +256,8 @@ impl Db {
 
     pub async fn insert_product(&self, p: &NewProduct) -> Result<i64, DbError> {
         let done = sqlx::query(
-            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, \
+             queue, admit_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.name)
         .bind(p.stock)
@@ -266,6 +266,8 @@ impl Db {
         .bind(&p.description)
         .bind(p.sale_start)
         .bind(p.sale_end)
+        .bind(i64::from(p.queue))
+        .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
         .execute(&self.pool)
         .await?;
@@ -289,7 +291,7 @@ impl Db {
     pub async fn update_product(&self, id: i64, p: &NewProduct) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
-             sale_start = ?, sale_end = ?, updated_at = ? WHERE id = ?",
+             sale_start = ?, sale_end = ?, queue = ?, admit_per_second = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&p.name)
         .bind(p.stock)
@@ -298,6 +300,8 @@ impl Db {
         .bind(&p.description)
         .bind(p.sale_start)
         .bind(p.sale_end)
+        .bind(i64::from(p.queue))
+        .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
         .bind(id)
         .execute(&self.pool)
@@ -739,6 +743,9 @@ fn product_from_row(r: &AnyRow) -> Result<Product, DbError> {
         description: r.try_get(5)?,
         sale_start: r.try_get(6)?,
         sale_end: r.try_get(7)?,
+        queue: r.try_get::<i64, _>(8)? != 0,
+        // The column's CHECK keeps it non-negative; a value past u32 is clamped, not wrapped.
+        admit_per_second: u32::try_from(r.try_get::<i64, _>(9)?.max(0)).unwrap_or(u32::MAX),
     })
 }
 

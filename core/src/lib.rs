@@ -9,6 +9,7 @@
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
 //! - [`queue`]: the order queue between the gateway and the worker (an outbox table in the
 //!   database, or RabbitMQ), and group commit.
+//! - [`waiting_room`]: the per-product line of a drop: draw, positions, admission rate, challenges.
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod queue;
 pub mod ring;
 pub mod site_manifest;
 pub mod stock;
+pub mod waiting_room;
 
 pub use config::Config;
 pub use cookie::SignCodec;

@@ -38,6 +38,8 @@ fn product(stock: i64) -> NewProduct {
         description: "a \"quoted\" description".into(),
         sale_start: None,
         sale_end: Some(2_000_000_000),
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
@@ -61,6 +63,17 @@ async fn migrating_twice_is_harmless_and_products_round_trip() {
         assert_eq!(got.sale_end, Some(2_000_000_000));
         assert_eq!(got.sale_start, None);
         assert_eq!(db.list_products().await.expect("list").len(), 1);
+        assert!(!got.queue);
+        assert_eq!(got.admit_per_second, 100);
+        let queued = NewProduct {
+            queue: true,
+            admit_per_second: 0,
+            ..product(3)
+        };
+        assert!(db.update_product(id, &queued).await.expect("update"));
+        let got = db.get_product(id).await.expect("get").expect("exists");
+        assert!(got.queue, "{_kind}: the waiting room is kept");
+        assert_eq!(got.admit_per_second, 0, "{_kind}: a paused line is kept");
     }
 }
 
@@ -189,6 +202,8 @@ async fn products_can_be_edited_and_deleted() {
             description: "new words".into(),
             sale_start: Some(1_900_000_000),
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         };
         assert!(
             db.update_product(id, &edited).await.expect("update"),

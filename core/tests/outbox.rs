@@ -49,6 +49,8 @@ fn product(stock: i64) -> NewProduct {
         description: String::new(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 

@@ -358,6 +358,8 @@ mod tests {
                 description: String::new(),
                 sale_start: None,
                 sale_end: None,
+                queue: false,
+                admit_per_second: 100,
             })
             .await
             .expect("insert");

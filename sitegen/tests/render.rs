@@ -17,6 +17,8 @@ fn product(id: i64, name: &str) -> Product {
         description: format!("All about {name}."),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 

@@ -17,3 +17,5 @@ mod crash;
 mod audit;
 // Three workers competing for one queue, one killed again and again, the database cut.
 mod competing;
+// The waiting room on Redis and a ring of three: the draw, admission at the rate, faults.
+mod room;

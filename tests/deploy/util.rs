@@ -64,6 +64,8 @@ impl Shop {
                 description: "a phone sold through nginx".into(),
                 sale_start: None,
                 sale_end: None,
+                queue: false,
+                admit_per_second: 100,
             })
             .await
             .expect("insert product");
@@ -122,6 +124,8 @@ impl Ring {
                 description: "a phone sold by a ring behind nginx".into(),
                 sale_start: None,
                 sale_end: None,
+                queue: false,
+                admit_per_second: 100,
             })
             .await
             .expect("insert product");

@@ -23,14 +23,25 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
         description: "test product".into(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
 impl TestShop {
     /// A shop with its own database, site and port, holding exactly `products`.
     pub async fn start(products: &[NewProduct], cooldown_secs: u64) -> TestShop {
+        Self::start_with(products, cooldown_secs, |_| {}).await
+    }
+
+    /// Like [`TestShop::start`], with the config adjusted by `tweak` first.
+    pub async fn start_with(
+        products: &[NewProduct],
+        cooldown_secs: u64,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestShop {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
+        let mut config = Config {
             database_url: format!("sqlite://{}/shop.db", dir.path().display()),
             dist: dir.path().join("dist"),
             data_dir: dir.path().join("data"),
@@ -40,6 +51,7 @@ impl TestShop {
             gateway_threads: 2,
             ..Config::default()
         };
+        tweak(&mut config);
         // Products are put in before the shop starts, so no demo catalogue is seeded.
         let db = Db::connect(&config.database_url).await.expect("connect");
         db.migrate().await.expect("migrate");

@@ -5,5 +5,7 @@ mod api;
 mod login;
 mod orders;
 mod products;
+// Waiting rooms: the fields, live rate changes, the dashboard's numbers.
+mod queue;
 mod routes;
 mod util;
