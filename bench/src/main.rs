@@ -14,6 +14,7 @@
 
 mod cookies;
 mod drain;
+mod embedded;
 mod gateways;
 mod getone;
 mod http;
