@@ -140,11 +140,19 @@ pub struct Published {
 pub async fn publish(state: &AdminState) -> Result<Published, AppError> {
     let mut last = state.last_publish.lock().await;
     let products = state.db.list_products().await?;
-    let site = state.site.clone();
-    let summary =
-        tokio::task::spawn_blocking(move || flashsale_sitegen::render_site(&products, &site))
-            .await
-            .map_err(|e| AppError::Internal(format!("the render task failed: {e}")))??;
+    let options = state.site.clone();
+    let open = state.open_site.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        // A poisoned lock held a render that panicked: start over from the disk.
+        let mut open = open.lock().unwrap_or_else(|poisoned| {
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            guard
+        });
+        crate::republish::republish(&mut open, &options, products)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("the render task failed: {e}")))??;
     let live = match &state.after_publish {
         Some(follow) => {
             follow().await;

@@ -13,6 +13,7 @@
 //! - `product_input`: a product as typed or sent, validated into what the database takes.
 //! - `catalog`: the operations pages and API share: create, edit (resetting stock), delete,
 //!   republish.
+//! - `republish`: the site kept open between republishes, so one edit renders a few pages.
 //! - `pages`: the HTML back-office; `api`: the same operations as JSON under `/api/`.
 //! - `csv`: the orders export, safe to open in a spreadsheet.
 //! - `templates`: the tera pages and static assets, compiled into the binary.
@@ -26,6 +27,7 @@ mod error;
 mod guard;
 mod pages;
 mod product_input;
+mod republish;
 pub mod routes;
 mod session;
 pub mod state;

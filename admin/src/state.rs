@@ -2,6 +2,7 @@
 
 use crate::catalog::Published;
 use crate::credentials::Credentials;
+use crate::republish::OpenSite;
 use crate::session::Sessions;
 use crate::templates::Templates;
 use crate::throttle::Throttle;
@@ -59,6 +60,8 @@ pub struct Inner {
     pub hashing: Semaphore,
     /// One render at a time, and what the last one did.
     pub last_publish: Mutex<Option<Published>>,
+    /// The site kept open between republishes (see `republish`).
+    pub open_site: Arc<std::sync::Mutex<Option<OpenSite>>>,
 }
 
 impl AdminState {
@@ -76,6 +79,7 @@ impl AdminState {
             templates: Templates::load()?,
             hashing: Semaphore::new(2),
             last_publish: Mutex::new(None),
+            open_site: Arc::default(),
         })))
     }
 }

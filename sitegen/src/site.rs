@@ -107,6 +107,9 @@ pub struct Site {
     shard_meta: BTreeMap<String, ShardEntry>,
     /// The catalogue of the last publish, by id; `None` until a whole catalogue is published.
     catalogue: Option<BTreeMap<i64, Item>>,
+    /// Content hash of the top-level manifest as this `Site` last read or wrote it (`None`:
+    /// there was none): another process publishing since shows as a different one.
+    top_seen: Option<u64>,
 }
 
 struct Item {
@@ -171,6 +174,7 @@ impl Site {
             shards: BTreeMap::new(),
             shard_meta: BTreeMap::new(),
             catalogue: None,
+            top_seen: None,
             opts,
         };
         if !site.opts.full {
@@ -181,6 +185,16 @@ impl Site {
 
     pub fn dist(&self) -> &Path {
         &self.opts.dist
+    }
+
+    /// Whether `dist/` still holds this `Site`'s last publish. False when another process (the
+    /// CLI, another admin) published since, or the manifest is gone: what this `Site` knows
+    /// of the pages is stale then, and it must be opened again before it publishes.
+    pub fn is_current(&self) -> bool {
+        let on_disk = std::fs::read(self.opts.dist.join(manifest::TOP))
+            .ok()
+            .map(|bytes| manifest::content_hash(&bytes));
+        on_disk.is_some() && on_disk == self.top_seen
     }
 
     /// Publishes the whole catalogue: renders what changed, removes what is gone.
@@ -704,6 +718,7 @@ impl Site {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(SitegenError::io("reading", &top_path)(e)),
         };
+        self.top_seen = Some(manifest::content_hash(text.as_bytes()));
         let damaged = |path: &Path, reason: String| SitegenError::Manifest {
             path: path.to_owned(),
             reason,
@@ -789,7 +804,9 @@ impl Site {
             }
         }
         let top = manifest::write_top(&self.shard_meta);
-        publish::write_atomic(&dist.join(manifest::TOP), top.as_bytes())
+        publish::write_atomic(&dist.join(manifest::TOP), top.as_bytes())?;
+        self.top_seen = Some(manifest::content_hash(top.as_bytes()));
+        Ok(())
     }
 }
 

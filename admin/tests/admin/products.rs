@@ -234,3 +234,47 @@ async fn republishing_renders_only_what_changed_and_says_so() {
     let last = admin.get("/publish", &s.cookie).await;
     assert!(last.body.contains("Last run"));
 }
+
+/// The admin keeps its site open between republishes, so an edit renders a few pages; what
+/// changed elsewhere still reaches the pages: stock lowered by the worker as orders are
+/// recorded, and a publish by another process (the CLI), after which the admin compares every
+/// page again instead of trusting what it wrote last.
+#[tokio::test]
+async fn republishing_follows_changes_made_outside_the_admin() {
+    let admin = Admin::start().await;
+    let id = admin
+        .db
+        .insert_product(&product("Pocket Phone", 5))
+        .await
+        .expect("insert");
+    let s = admin.login().await;
+    let form = [("csrf", s.csrf.as_str())];
+    let publish = || admin.post_form("/publish", &s.cookie, &form);
+    assert_eq!(publish().await.status, 200);
+    let page = admin.dir.path().join(format!("dist/product/{id}.html"));
+    let read = || std::fs::read_to_string(&page).expect("the product page");
+    assert!(read().contains("5 left"), "{}", read());
+
+    // The worker records two orders: the database's stock is now 3.
+    admin.record(&[(1, id, 1), (2, id, 2)]).await;
+    let after_orders = publish().await;
+    assert!(after_orders.text().contains(&format!("product/{id}.html")));
+    assert!(read().contains("3 left"), "{}", read());
+
+    // Another process publishes the site from another catalogue.
+    let mut elsewhere = admin.db.list_products().await.expect("products");
+    elsewhere[0].name = "Renamed by the CLI".into();
+    let options =
+        flashsale_sitegen::SiteOptions::new(admin.dir.path().join("dist"), 10, "Test Shop");
+    flashsale_sitegen::render_site(&elsewhere, &options).expect("the other publish");
+    assert!(read().contains("Renamed by the CLI"));
+    // The database did not change since the admin's last Republish, yet the page is put back.
+    let restored = publish().await;
+    assert!(
+        restored.text().contains(&format!("product/{id}.html")),
+        "{}",
+        restored.body
+    );
+    assert!(read().contains("Pocket Phone"), "{}", read());
+    assert!(!read().contains("Renamed by the CLI"));
+}
