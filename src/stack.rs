@@ -93,7 +93,7 @@ impl Stack {
                 db: db.clone(),
                 stock: stock.clone(),
                 queue: queue.publisher().await?,
-                codec: SignCodec::new(1, secret.as_bytes()),
+                codec: sign_codec(&secret, &config.cookie_secrets_previous()?),
                 session_ttl: Duration::from_secs(config.session_ttl_secs),
                 cooldown: Duration::from_secs(config.cooldown_secs),
                 cooldown_capacity: config.cooldown_capacity,
@@ -104,6 +104,12 @@ impl Stack {
                     &config.ring_self(),
                     config.cluster_secret()?.as_bytes(),
                 ),
+                sessions: backends::session_store(config).await?,
+                limits: login_limits(config),
+                trusted_proxies: config
+                    .trusted_proxy_nets()
+                    .map_err(|bad| anyhow::anyhow!("trusted_proxies: bad entry {bad:?}"))?,
+                cookie_secure: config.cookie_secure,
             })
             .await?;
             running_shop = Some(shop.clone());
@@ -173,6 +179,25 @@ impl Stack {
         }
         self.db.close().await;
         Ok(())
+    }
+}
+
+/// Issues with the current cookie secret, still accepts tokens of the previous ones (rotation).
+pub fn sign_codec(current: &str, previous: &[String]) -> SignCodec {
+    previous
+        .iter()
+        .fold(SignCodec::new(1, current.as_bytes()), |codec, old| {
+            codec.accept_old(1, old.as_bytes())
+        })
+}
+
+fn login_limits(config: &Config) -> flashsale_gateway::throttle::Limits {
+    flashsale_gateway::throttle::Limits {
+        failures_per_name: config.login_failures_per_name,
+        failures_per_address: config.login_failures_per_address,
+        registrations_per_address: config.register_per_address,
+        window: Duration::from_secs(config.login_window_secs),
+        known_for: Duration::from_secs(config.session_ttl_secs),
     }
 }
 

@@ -120,6 +120,22 @@ pub struct Config {
     /// `http://{gateway_listen}` when unset.
     #[serde(deserialize_with = "opt_text")]
     pub site_url: Option<String>,
+    /// Earlier cookie secrets whose tokens still log shoppers in (key rotation); new tokens
+    /// use `cookie_secret`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub cookie_secret_previous: Vec<String>,
+    /// The `Secure` flag on `uid` and `sign`: set it when shoppers reach the shop over HTTPS.
+    pub cookie_secure: bool,
+    /// Addresses (or CIDR ranges) of proxies whose `X-Forwarded-For` names the client.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// Failed logins of one user name, or from one client address, before more wait.
+    pub login_failures_per_name: u32,
+    pub login_failures_per_address: u32,
+    /// The window those failures are counted in, and the longest wait.
+    pub login_window_secs: u64,
+    /// Registrations one client address may attempt per `login_window_secs`.
+    pub register_per_address: u32,
 }
 
 impl Default for Config {
@@ -151,6 +167,13 @@ impl Default for Config {
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
             site_url: None,
+            cookie_secret_previous: Vec::new(),
+            cookie_secure: false,
+            trusted_proxies: Vec::new(),
+            login_failures_per_name: 10,
+            login_failures_per_address: 30,
+            login_window_secs: 300,
+            register_per_address: 20,
         }
     }
 }
@@ -196,6 +219,19 @@ impl std::fmt::Debug for Config {
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
             .field("site_url", &self.site_url)
+            .field(
+                "cookie_secret_previous",
+                &format!("<{} set>", self.cookie_secret_previous.len()),
+            )
+            .field("cookie_secure", &self.cookie_secure)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("login_failures_per_name", &self.login_failures_per_name)
+            .field(
+                "login_failures_per_address",
+                &self.login_failures_per_address,
+            )
+            .field("login_window_secs", &self.login_window_secs)
+            .field("register_per_address", &self.register_per_address)
             .finish()
     }
 }
@@ -319,6 +355,20 @@ impl Config {
         {
             return invalid("admin_password must be at least 8 characters".into());
         }
+        if let Err(bad) = self.trusted_proxy_nets() {
+            return invalid(format!(
+                "trusted_proxies: {bad:?} is not an address or a CIDR range"
+            ));
+        }
+        if self.login_window_secs == 0
+            || self.login_failures_per_name == 0
+            || self.login_failures_per_address == 0
+        {
+            return invalid(
+                "login_window_secs, login_failures_per_name and login_failures_per_address must                  be at least 1"
+                    .into(),
+            );
+        }
         if let Some(token) = &self.admin_token {
             if token.trim().is_empty() {
                 return invalid(
@@ -383,6 +433,29 @@ impl Config {
             }
             None => secret_file(&self.data_dir.join("cookie_secret")),
         }
+    }
+
+    /// Earlier cookie secrets still accepted (rotation); each must be as strong as a current one.
+    pub fn cookie_secrets_previous(&self) -> Result<Vec<String>, ConfigError> {
+        for s in &self.cookie_secret_previous {
+            check_secret(
+                "a cookie_secret_previous (FLASHSALE_COOKIE_SECRET_PREVIOUS)",
+                s,
+            )?;
+        }
+        Ok(self.cookie_secret_previous.clone())
+    }
+
+    /// `trusted_proxies` parsed; a plain address is a range of one. `Err` names the bad entry.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| p.clone())
+            })
+            .collect()
     }
 
     /// The admin API token: configured, or kept in `data_dir/admin_token`.

@@ -7,6 +7,8 @@
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
+//! - [`password`]: the password policy (length, and not guessable: zxcvbn).
+//! - [`sessions`]: revoked sessions (logout, password change), shared by every gateway.
 //! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
@@ -15,8 +17,10 @@ pub mod cookie;
 pub mod db;
 pub mod domain;
 pub mod html;
+pub mod password;
 pub mod queue;
 pub mod ring;
+pub mod sessions;
 pub mod site_manifest;
 pub mod stock;
 

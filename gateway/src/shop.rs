@@ -7,8 +7,11 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::orders::PendingOrders;
 use crate::password::Passwords;
+use crate::sessions::Sessions;
 use crate::static_files::StaticFiles;
+use crate::throttle::{Limits, Throttle};
 use flashsale_core::queue::OrderQueue;
+use flashsale_core::sessions::SessionStore;
 use flashsale_core::stock::StockStore;
 use flashsale_core::{Db, SignCodec};
 use std::path::PathBuf;
@@ -28,6 +31,12 @@ pub struct Shop {
     pub site: StaticFiles,
     pub cluster: Cluster,
     pub metrics: Metrics,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether cookies carry `Secure` (the shop is reached over HTTPS).
+    pub cookie_secure: bool,
 }
 
 /// What a [`Shop`] is built from.
@@ -42,6 +51,11 @@ pub struct ShopParts {
     pub cooldown_capacity: usize,
     pub dist: PathBuf,
     pub cluster: Cluster,
+    /// Where revoked sessions are shared (the stock store's home: Redis or memory).
+    pub sessions: Arc<dyn SessionStore>,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub cookie_secure: bool,
 }
 
 impl Shop {
@@ -61,8 +75,15 @@ impl Shop {
             site: StaticFiles::new(parts.dist),
             cluster: parts.cluster,
             metrics: Metrics::default(),
+            sessions: Sessions::new(parts.sessions),
+            throttle: Throttle::new(parts.limits),
+            trusted_proxies: parts.trusted_proxies,
+            cookie_secure: parts.cookie_secure,
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
+        shop.sessions
+            .refresh(flashsale_core::domain::now_unix_ms())
+            .await?;
         Ok(Arc::new(shop))
     }
 }

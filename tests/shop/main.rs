@@ -17,3 +17,7 @@ mod shutdown;
 mod admin;
 // Weak secrets refused at start; a shared ring config starts every command.
 mod secrets;
+// Logout, log out everywhere, password change and key rotation end or keep sessions.
+mod sessions;
+// Password guessing slowed, weak passwords refused, cross-site posts refused.
+mod throttle;

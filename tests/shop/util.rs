@@ -29,8 +29,17 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
 impl TestShop {
     /// A shop with its own database, site and port, holding exactly `products`.
     pub async fn start(products: &[NewProduct], cooldown_secs: u64) -> TestShop {
+        Self::start_with(products, cooldown_secs, |_| {}).await
+    }
+
+    /// Like [`TestShop::start`], with the config adjusted before the shop starts.
+    pub async fn start_with(
+        products: &[NewProduct],
+        cooldown_secs: u64,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestShop {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
+        let mut config = Config {
             database_url: format!("sqlite://{}/shop.db", dir.path().display()),
             dist: dir.path().join("dist"),
             data_dir: dir.path().join("data"),
@@ -40,6 +49,7 @@ impl TestShop {
             gateway_threads: 2,
             ..Config::default()
         };
+        adjust(&mut config);
         // Products are put in before the shop starts, so no demo catalogue is seeded.
         let db = Db::connect(&config.database_url).await.expect("connect");
         db.migrate().await.expect("migrate");
