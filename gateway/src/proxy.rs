@@ -250,7 +250,19 @@ fn same_origin(req: &RequestHeader) -> bool {
     let source_host = source
         .split_once("://")
         .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
-    source_host.eq_ignore_ascii_case(host)
+    // Hosts without ports: a proxy in front (nginx's `$host`) drops the port, and another port
+    // of the same host is the same site to the browser's SameSite rule anyway.
+    hostname(source_host).eq_ignore_ascii_case(hostname(host))
+}
+
+/// `host[:port]` or `[v6]:port` without the port.
+fn hostname(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => authority,
+    }
 }
 
 fn unauthorized() -> Reply {

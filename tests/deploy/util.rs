@@ -50,6 +50,8 @@ impl Shop {
             cookie_secret: Some(flashsale_core::config::random_secret()),
             cooldown_secs: 10,
             gateway_threads: 2,
+            // nginx in front names the client in X-Forwarded-For.
+            trusted_proxies: vec!["127.0.0.1".into()],
             ..Config::default()
         };
         // The product is put in before the shop starts, so no demo catalogue is seeded.
