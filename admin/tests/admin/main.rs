@@ -6,4 +6,5 @@ mod login;
 mod orders;
 mod products;
 mod routes;
+mod slow_clients;
 mod util;
