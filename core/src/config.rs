@@ -136,6 +136,8 @@ pub struct Config {
     pub login_window_secs: u64,
     /// Registrations one client address may attempt per `login_window_secs`.
     pub register_per_address: u32,
+    /// `text` (colours only on a terminal) or `json` (one object per line).
+    pub log_format: String,
 }
 
 impl Default for Config {
@@ -174,6 +176,7 @@ impl Default for Config {
             login_failures_per_address: 30,
             login_window_secs: 300,
             register_per_address: 20,
+            log_format: "text".into(),
         }
     }
 }
@@ -232,6 +235,7 @@ impl std::fmt::Debug for Config {
             )
             .field("login_window_secs", &self.login_window_secs)
             .field("register_per_address", &self.register_per_address)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -354,6 +358,12 @@ impl Config {
             .is_some_and(|p| p.chars().count() < 8)
         {
             return invalid("admin_password must be at least 8 characters".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return invalid(format!(
+                "log_format must be \"text\" or \"json\", got {:?}",
+                self.log_format
+            ));
         }
         if let Err(bad) = self.trusted_proxy_nets() {
             return invalid(format!(

@@ -21,3 +21,5 @@ mod secrets;
 mod sessions;
 // Password guessing slowed, weak passwords refused, cross-site posts refused.
 mod throttle;
+// The logs: plain text in a file, no cookies, no ERROR for a client that hung up.
+mod logs;
