@@ -217,3 +217,28 @@ async fn finding_6_tokens_of_the_previous_cookie_secret_still_work_after_rotatio
         Ok(uid)
     );
 }
+
+/// Regression (issue 14, finding 10): cookies had no `Secure` option for TLS deployments.
+#[tokio::test]
+async fn finding_10_cookie_secure_sets_the_secure_flag() {
+    let shop = TestShop::start_with(&[], 10, |c| c.cookie_secure = true).await;
+    register(&shop, "ivy", "correct horse").await;
+    let r = shop
+        .browser()
+        .post(format!("{}/user/login", shop.url))
+        .form(&[("userName", "ivy"), ("password", "correct horse")])
+        .send()
+        .await
+        .expect("login");
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(cookies.len(), 2);
+    assert!(
+        cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+}
