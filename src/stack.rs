@@ -43,6 +43,8 @@ pub struct Stack {
     shop: Option<Arc<Shop>>,
     gateway: Option<GatewayHandle>,
     worker: Option<RunningWorker>,
+    /// The worker's `/healthz` and `/metrics` (a worker process with `metrics_listen`).
+    worker_metrics: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Stack {
@@ -79,6 +81,26 @@ impl Stack {
             ))
         } else {
             None
+        };
+
+        // A worker process serves its health and metrics on metrics_listen; in `up` that port
+        // is the gateway's.
+        let worker_metrics = match (&config.metrics_listen, parts.worker && !parts.gateway) {
+            (Some(addr), true) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("the worker's metrics cannot listen on {addr}"))?;
+                let (stop, stopped) = watch::channel(false);
+                let task = tokio::spawn(flashsale_order_worker::metrics::serve(
+                    listener,
+                    worker_stats.clone(),
+                    queue_depth(&queue),
+                    stopped,
+                ));
+                tracing::info!(%addr, "worker health and metrics listening");
+                Some((stop, task))
+            }
+            _ => None,
         };
 
         let mut running_shop = None;
@@ -134,6 +156,7 @@ impl Stack {
             shop: running_shop,
             gateway,
             worker,
+            worker_metrics,
         })
     }
 
@@ -158,7 +181,16 @@ impl Stack {
     }
 
     /// Stops the gateway, then the worker (draining the in-memory queue to the end).
+    /// How many orders wait on this stack's queue, for the worker's metrics.
+    pub fn queue_depth(&self) -> flashsale_order_worker::metrics::QueueDepth {
+        queue_depth(&self.queue)
+    }
+
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some((stop, task)) = self.worker_metrics.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         if let Some(gateway) = self.gateway.take() {
             tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
         }
@@ -198,6 +230,30 @@ fn login_limits(config: &Config) -> flashsale_gateway::throttle::Limits {
         registrations_per_address: config.register_per_address,
         window: Duration::from_secs(config.login_window_secs),
         known_for: Duration::from_secs(config.session_ttl_secs),
+    }
+}
+
+fn queue_depth(queue: &Queue) -> flashsale_order_worker::metrics::QueueDepth {
+    match queue {
+        Queue::Memory(queue) => {
+            let queue = queue.clone();
+            Arc::new(move || {
+                let len = queue.len() as u64;
+                Box::pin(async move { Some(len) })
+            })
+        }
+        Queue::Amqp { url, name, .. } => {
+            let (url, name) = (url.clone(), name.clone());
+            Arc::new(move || {
+                let (url, name) = (url.clone(), name.clone());
+                Box::pin(async move {
+                    flashsale_core::queue::queue_depth(&url, &name)
+                        .await
+                        .ok()
+                        .map(|d| u64::from(d.ready))
+                })
+            })
+        }
     }
 }
 

@@ -11,3 +11,5 @@ mod storm;
 mod faults;
 // A ring of three gateways: each shopper decided by one owner.
 mod cluster;
+// A worker's health and metrics.
+mod worker_metrics;
