@@ -490,13 +490,7 @@ impl Config {
     }
 }
 
-/// 32 random bytes as hex.
-pub fn random_secret() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::secrets::random_secret;
 
 /// Reads a secret from `path`, creating it with a random value if it does not exist.
 ///
@@ -532,40 +526,10 @@ fn secret_file(path: &Path) -> Result<String, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
     let secret = random_secret();
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("secret"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&tmp).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, secret.as_bytes())?;
-        file.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    // A hard link, unlike rename, fails if the file exists: two processes starting at once
-    // both end up with the first one's secret.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            // The new name is durable once its directory is.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(secret)
-        }
+    match crate::secrets::create_secret_file(path, &secret) {
+        Ok(()) => Ok(secret),
+        // Another process created it first: use its secret.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(fail(e)),
     }

@@ -8,6 +8,7 @@
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
 //! - [`password`]: the password policy (length, and not guessable: zxcvbn).
+//! - [`secrets`]: random secrets, the password hash (Argon2id), secret files written whole.
 //! - [`sessions`]: revoked sessions (logout, password change), shared by every gateway.
 //! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
@@ -20,6 +21,7 @@ pub mod html;
 pub mod password;
 pub mod queue;
 pub mod ring;
+pub mod secrets;
 pub mod sessions;
 pub mod site_manifest;
 pub mod stock;
