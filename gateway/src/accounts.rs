@@ -8,6 +8,7 @@ use crate::reply::Reply;
 use crate::request::Form;
 use crate::shop::Shop;
 use crate::throttle::retry_after_secs;
+use cookie::{Cookie, SameSite};
 use flashsale_core::cookie::Token;
 use flashsale_core::db::DbError;
 use flashsale_core::domain::now_unix;
@@ -223,8 +224,15 @@ fn signed_in(shop: &Shop, reply: Reply, uid: i64) -> Reply {
 }
 
 fn session_cookie(shop: &Shop, name: &str, value: &str, max_age: u64) -> String {
-    let secure = if shop.cookie_secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(shop.cookie_secure)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
 }
 
 fn too_many(wait: Duration, back: &str) -> Reply {

@@ -7,12 +7,12 @@ use std::net::IpAddr;
 /// Forms are small; anything bigger is refused before it is buffered.
 pub const MAX_FORM_BYTES: usize = 8 * 1024;
 
-/// The value of cookie `name` in a `Cookie` header.
+/// The value of cookie `name` in a `Cookie` header (as sent: our values need no decoding).
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
+    ::cookie::Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|c| c.name_raw() == Some(name))
+        .and_then(|c| c.value_raw())
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
