@@ -13,3 +13,5 @@ mod faults;
 mod cluster;
 // A worker's health and metrics.
 mod worker_metrics;
+// Revoked sessions while Redis is cut.
+mod sessions;
