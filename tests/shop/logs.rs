@@ -98,3 +98,37 @@ async fn finding_9_a_trace_log_file_has_no_colour_codes_no_sign_and_no_disconnec
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(errors.is_empty(), "ERROR lines: {errors:#?}");
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flashsale"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FLASHSALE_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .args(["-v", "migrate"])
+        .current_dir(dir.path())
+        .env("FLASHSALE_LOG_FORMAT", "json")
+        .env(
+            "FLASHSALE_COOKIE_SECRET",
+            flashsale_core::config::random_secret(),
+        )
+        .output()
+        .expect("run flashsale migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines at -v");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+}
