@@ -21,6 +21,9 @@ struct Window {
     count: u32,
 }
 
+/// Most keys one limiter tracks at once (about 100 MB at worst).
+pub const MAX_KEYS: usize = 1_000_000;
+
 /// Counts events per key in fixed windows.
 pub struct Limiter {
     limit: u32,
@@ -52,8 +55,12 @@ impl Limiter {
         }
     }
 
-    /// Counts one event for `key`.
+    /// Counts one event for `key`. Past [`MAX_KEYS`] keys a new one is not tracked (memory
+    /// stays bounded under guesses of random user names; the per-address limit still holds).
     pub fn hit(&self, key: &str, now: Instant) {
+        if self.counts.len() >= MAX_KEYS && !self.counts.contains_key(key) {
+            return;
+        }
         let mut entry = self.counts.entry(key.to_string()).or_insert(Window {
             started: now,
             count: 0,
