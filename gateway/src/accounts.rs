@@ -199,6 +199,28 @@ pub async fn change_password(shop: &Shop, token: Token, form: &Form, client: IpA
     signed_in(shop, Reply::see_other("/"), user.id)
 }
 
+/// `GET /user/password`: the form of [`change_password`]. Served by the gateway (not sitegen)
+/// so every theme has it; no inline script or style, as the CSP wants.
+pub fn password_form() -> Reply {
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        <title>Change your password</title><link rel=\"stylesheet\" href=\"/static/style.css\">\
+        </head><body><main class=\"wrap\"><section class=\"panel form-panel\">\
+        <h1>Change your password</h1>\
+        <form class=\"form\" method=\"post\" action=\"/user/password\">\
+        <label for=\"password\">Current password</label>\
+        <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"64\">\
+        <label for=\"newPassword\">New password</label>\
+        <input id=\"newPassword\" name=\"newPassword\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\" maxlength=\"64\">\
+        <button class=\"button\" type=\"submit\">Change password</button></form>\
+        <p class=\"muted\">Every other session of yours ends; this browser stays logged in.</p>\
+        </section></main></body></html>";
+    Reply::new(200)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-store")
+        .body(body)
+}
+
 /// Every token of `uid` issued until now: they all expire within one TTL from now.
 fn everything_until_now(shop: &Shop, uid: i64) -> Revocation {
     Revocation::User {

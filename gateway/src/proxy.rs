@@ -62,6 +62,7 @@ impl Gateway {
 
         let reply = match path.as_str() {
             "/healthz" if read_only => Reply::text(200, "ok"),
+            "/user/password" if read_only => accounts::password_form(),
             "/getOne" if method == Method::POST => {
                 let started = Instant::now();
                 let route = self.get_one(session, &query).await;

@@ -129,6 +129,12 @@ async fn logging_out_everywhere_ends_every_session_and_a_new_login_works() {
 #[tokio::test]
 async fn a_password_change_ends_other_sessions_and_keeps_this_one() {
     let shop = TestShop::start(&[], 10).await;
+    let form = reqwest::get(format!("{}/user/password", shop.url))
+        .await
+        .expect("form");
+    assert_eq!(form.status(), 200);
+    let form = form.text().await.expect("body");
+    assert!(form.contains("name=\"newPassword\"") && form.contains("action=\"/user/password\""));
     register(&shop, "gus", "correct horse").await;
     let thief = login(&shop, "gus", "correct horse").await;
     let mine = login(&shop, "gus", "correct horse").await;
