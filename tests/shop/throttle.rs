@@ -152,3 +152,22 @@ async fn finding_10_cross_site_account_posts_are_refused() {
         .expect("post");
     assert_eq!(same_site.status(), 303);
 }
+
+/// Without `trusted_proxies`, `X-Forwarded-For` is the client's own claim: rotating it does
+/// not escape the per-address limit.
+#[tokio::test]
+async fn a_forged_forwarded_for_does_not_escape_the_address_limit() {
+    let shop = TestShop::start_with(&[], 10, |c| c.login_failures_per_address = 5).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = login_from(
+            &shop,
+            &format!("10.9.9.{i}"),
+            &format!("nobody{i}"),
+            "wrong guess",
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
