@@ -101,14 +101,26 @@ pub async fn audit(
         products.push(a);
     }
     if let Some(q) = queue {
-        let in_flight: i64 = products
+        // Which products the missing or extra orders belong to, so the operator knows where
+        // to look: the queue itself is not broken down by product.
+        let per_product: Vec<(i64, i64)> = products
             .iter()
-            .filter_map(|p| p.in_flight())
-            .filter(|n| *n > 0)
-            .sum();
+            .filter_map(|p| p.in_flight().map(|n| (p.product_id, n)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let in_flight: i64 = per_product.iter().map(|(_, n)| n).sum();
         if in_flight != q.waiting as i64 {
+            let which = if per_product.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = per_product
+                    .iter()
+                    .map(|(id, n)| format!("product {id}: {n}"))
+                    .collect();
+                format!(" ({})", list.join(", "))
+            };
             problems.push(format!(
-                "{in_flight} reservations are not in the database, but the queue holds {} orders",
+                "{in_flight} reservations are not in the database{which}, but the queue holds {} orders",
                 q.waiting
             ));
         }

@@ -2,10 +2,11 @@
 
 use anyhow::Context;
 use flashsale_core::config::redact_url;
-use flashsale_core::queue::{AmqpConsumer, AmqpQueue, MemoryQueue, OrderConsumer, OrderQueue};
+use flashsale_core::queue::{AmqpConsumer, AmqpQueue, OrderConsumer, OrderQueue, OutboxQueue};
 use flashsale_core::sessions::{MemorySessions, RedisSessions, SessionStore};
 use flashsale_core::stock::{MemoryStock, RedisStock, StockStore};
-use flashsale_core::Config;
+use flashsale_core::waiting_room::{MemoryRoom, RedisRoom, WaitingRoom};
+use flashsale_core::{Config, Db};
 use std::sync::Arc;
 
 pub fn is_memory(url: &str) -> bool {
@@ -43,10 +44,27 @@ pub async fn session_store(config: &Config) -> anyhow::Result<Arc<dyn SessionSto
     Ok(Arc::new(store))
 }
 
+/// The waiting rooms' store: where the stock lives (`stock_url`, under `stock_prefix`).
+pub async fn waiting_room(config: &Config) -> anyhow::Result<Arc<dyn WaitingRoom>> {
+    if is_memory(&config.stock_url) {
+        return Ok(Arc::new(MemoryRoom::new()));
+    }
+    let store = RedisRoom::connect(&config.stock_url, &config.stock_prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "could not connect to the waiting rooms' store at {}",
+                redact_url(&config.stock_url)
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
 /// The order queue as the gateway and the worker of one deployment see it.
 pub enum Queue {
-    /// In this process only: the gateway and the worker must share it.
-    Memory(MemoryQueue),
+    /// `memory:`: the outbox table in the shop's database, drained by this process's worker
+    /// (the gateway and the worker must share the process).
+    Outbox(OutboxQueue),
     Amqp {
         url: String,
         name: String,
@@ -55,9 +73,10 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub fn from_config(config: &Config) -> Queue {
+    /// The queue `config` names; the embedded one lives in `db`. Call it inside the runtime.
+    pub fn from_config(config: &Config, db: &Db) -> Queue {
         if is_memory(&config.queue_url) {
-            Queue::Memory(MemoryQueue::new())
+            Queue::Outbox(OutboxQueue::new(db.clone()))
         } else {
             Queue::Amqp {
                 url: config.queue_url.clone(),
@@ -69,7 +88,7 @@ impl Queue {
 
     pub async fn publisher(&self) -> anyhow::Result<Arc<dyn OrderQueue>> {
         Ok(match self {
-            Queue::Memory(queue) => Arc::new(queue.clone()),
+            Queue::Outbox(queue) => Arc::new(queue.clone()),
             Queue::Amqp { url, name, .. } => {
                 Arc::new(AmqpQueue::connect(url, name).await.with_context(|| {
                     format!(
@@ -83,7 +102,7 @@ impl Queue {
 
     pub async fn consumer(&self) -> anyhow::Result<Box<dyn OrderConsumer>> {
         Ok(match self {
-            Queue::Memory(queue) => Box::new(queue.consumer()),
+            Queue::Outbox(queue) => Box::new(queue.consumer()),
             Queue::Amqp {
                 url,
                 name,

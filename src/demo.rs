@@ -22,6 +22,8 @@ fn catalogue() -> Vec<NewProduct> {
         description: description.into(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     };
     vec![
         product(
@@ -52,5 +54,24 @@ fn catalogue() -> Vec<NewProduct> {
             "sneakers",
             "Three pairs left in the warehouse: be quick.",
         ),
+        // The drop: its waiting room is open at once (the prequeue starts 15 minutes ahead by
+        // default), the order of the line is drawn at the start, then two shoppers a second
+        // are let in to buy.
+        NewProduct {
+            sale_start: Some(flashsale_core::domain::now_unix() + DROP_IN_SECS),
+            queue: true,
+            admit_per_second: 2,
+            ..product(
+                "Limited Drop Sneakers",
+                50,
+                17_900,
+                "sneakers",
+                "Fifty pairs, released ten minutes after the shop opens. Join the line: the \
+                 order is drawn at the start, so arriving early gains nothing.",
+            )
+        },
     ]
 }
+
+/// How long after the first start the demo's drop goes on sale.
+const DROP_IN_SECS: i64 = 600;

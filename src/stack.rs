@@ -3,22 +3,29 @@
 //!
 //! Start: migrate the database, seed the demo catalogue on first run, render `dist/`, load
 //! stock the store does not have yet, start the worker and the gateway. Stop: the gateway
-//! stops taking requests, then the worker finishes: with the in-memory queue it drains it to
-//! the end (nothing else would), with RabbitMQ it finishes the batch in flight and leaves the
-//! rest on the durable queue.
+//! stops taking requests, then the worker finishes: with the embedded queue (the outbox) it
+//! drains it to the end, with RabbitMQ it finishes the batch in flight and leaves the rest on
+//! the durable queue. After a crash, the outbox's orders are drained at the next start, and the
+//! in-memory stock store is rebuilt counting them (`load_missing_stock`).
 
 use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
 use flashsale_core::queue::OrderConsumer;
 use flashsale_core::stock::{load_missing_from_db, StockStore};
+use flashsale_core::waiting_room::{ChallengeKey, WaitingRoom};
 use flashsale_core::{Config, Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
+use flashsale_gateway::room::{RoomParts, RoomSettings};
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+
+/// How long a clean stop waits for the worker to empty the outbox: within systemd's default
+/// stop timeout (90 s), and the orders left are safe on disk anyway.
+const OUTBOX_DRAIN_AT_EXIT: Duration = Duration::from_secs(30);
 
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +45,8 @@ pub struct Stack {
     pub db: Db,
     pub gateway_url: String,
     pub stock: Arc<dyn StockStore>,
+    /// The waiting rooms, beside the stock (the admin pushes rate changes to it).
+    pub room: Arc<dyn WaitingRoom>,
     pub worker_stats: Arc<DrainStats>,
     queue: Queue,
     shop: Option<Arc<Shop>>,
@@ -54,8 +63,7 @@ impl Stack {
     }
 
     pub async fn start_parts(config: &Config, parts: Parts) -> anyhow::Result<Stack> {
-        let queue = Queue::from_config(config);
-        if matches!(queue, Queue::Memory(_)) && !(parts.gateway && parts.worker) {
+        if backends::is_memory(&config.queue_url) && !(parts.gateway && parts.worker) {
             bail!(
                 "the in-memory queue (queue_url = \"memory:\") lives inside one process, so the \
                  gateway and the worker must run together (`flashsale up`); set queue_url to \
@@ -67,7 +75,9 @@ impl Stack {
             config.ring_check()?;
         }
         let db = connect_db(config).await?;
+        let queue = Queue::from_config(config, &db);
         let stock = backends::stock_store(config).await?;
+        let room = backends::waiting_room(config).await?;
 
         let worker_stats = Arc::new(DrainStats::default());
         let worker = if parts.worker {
@@ -132,6 +142,11 @@ impl Stack {
                     .trusted_proxy_nets()
                     .map_err(|bad| anyhow::anyhow!("trusted_proxies: bad entry {bad:?}"))?,
                 cookie_secure: config.cookie_secure,
+                room: RoomParts {
+                    store: room.clone(),
+                    key: ChallengeKey::derive(secret.as_bytes()),
+                    settings: RoomSettings::from_config(config),
+                },
             })
             .await?;
             running_shop = Some(shop.clone());
@@ -151,6 +166,7 @@ impl Stack {
             db,
             gateway_url: format!("http://{}", config.gateway_listen),
             stock,
+            room,
             worker_stats,
             queue,
             shop: running_shop,
@@ -196,15 +212,19 @@ impl Stack {
         }
         if let Some(worker) = self.worker.take() {
             match &self.queue {
-                Queue::Memory(queue) => {
-                    if !queue.is_empty() {
-                        tracing::info!(
-                            orders = queue.len(),
-                            "draining accepted orders before exit"
-                        );
+                Queue::Outbox(queue) => {
+                    if let Ok(counts) = queue.counts().await {
+                        if counts.waiting > 0 {
+                            tracing::info!(
+                                orders = counts.waiting,
+                                "draining accepted orders before exit"
+                            );
+                        }
                     }
                     queue.close();
-                    worker.wait().await;
+                    // Whatever is not drained in time (a database failing at shutdown) stays
+                    // in the outbox for the next start.
+                    worker.drain_within(OUTBOX_DRAIN_AT_EXIT).await;
                 }
                 Queue::Amqp { .. } => worker.stop().await,
             }
@@ -235,11 +255,11 @@ fn login_limits(config: &Config) -> flashsale_gateway::throttle::Limits {
 
 fn queue_depth(queue: &Queue) -> flashsale_order_worker::metrics::QueueDepth {
     match queue {
-        Queue::Memory(queue) => {
+        Queue::Outbox(queue) => {
             let queue = queue.clone();
             Arc::new(move || {
-                let len = queue.len() as u64;
-                Box::pin(async move { Some(len) })
+                let queue = queue.clone();
+                Box::pin(async move { queue.counts().await.ok().map(|c| c.waiting) })
             })
         }
         Queue::Amqp { url, name, .. } => {
@@ -341,6 +361,23 @@ impl RunningWorker {
         self.wait().await;
     }
 
+    /// Waits up to `limit` for the worker to end by itself (its queue closed and drained),
+    /// then stops it after its batch in flight.
+    pub async fn drain_within(self, limit: Duration) {
+        let RunningWorker { stop, mut task } = self;
+        let ended = tokio::select! {
+            ended = &mut task => ended,
+            _ = tokio::time::sleep(limit) => {
+                tracing::warn!("the outbox was not drained in time; the rest is recorded at the next start");
+                let _ = stop.send(true);
+                task.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "the order worker panicked");
+        }
+    }
+
     /// Waits for the worker to end by itself (the in-memory queue closed and drained).
     pub async fn wait(self) {
         if let Err(e) = self.task.await {
@@ -367,6 +404,7 @@ pub async fn start_admin(
     config: &Config,
     db: Db,
     stock: Arc<dyn StockStore>,
+    room: Arc<dyn WaitingRoom>,
     after_publish: Option<flashsale_admin::AfterPublish>,
 ) -> anyhow::Result<RunningAdmin> {
     let for_load = config.clone();
@@ -379,6 +417,8 @@ pub async fn start_admin(
     let state = flashsale_admin::AdminState::new(flashsale_admin::AdminParts {
         db,
         stock,
+        room,
+        default_admit_per_second: config.queue_admit_per_second,
         // The same options as `flashsale sitegen`, so a republish renders only what changed.
         site: site_options(config),
         credentials,

@@ -4,6 +4,7 @@ use crate::state::GATEWAYS_FOLLOW_WITHIN_MS;
 use crate::{AdminState, AppError};
 use flashsale_core::domain::{NewProduct, Product};
 use flashsale_core::stock::load_from_db;
+use flashsale_core::waiting_room::LineStart;
 use flashsale_sitegen::RenderSummary;
 
 /// Adds a product and makes its stock known to the stock store, so it can be bought as soon
@@ -16,6 +17,7 @@ pub async fn create(state: &AdminState, new: &NewProduct) -> Result<Product, App
         .await?
         .ok_or(AppError::NoSuchProduct(id))?;
     load_from_db(&state.db, state.stock.as_ref(), &product).await?;
+    push_rate(state, &product).await?;
     tracing::info!(product = id, "product added");
     Ok(product)
 }
@@ -33,16 +35,42 @@ pub async fn update(state: &AdminState, id: i64, new: &NewProduct) -> Result<Pro
     if new.stock != old.stock {
         reset_stock(state, id, new.stock).await?;
     }
+    let product = state
+        .db
+        .get_product(id)
+        .await?
+        .ok_or(AppError::NoSuchProduct(id))?;
+    // Every save, not only a changed one: the store ignores an unchanged rate, and saving
+    // again is how an admin retries a push that failed (Redis was down).
+    push_rate(state, &product).await?;
     tracing::info!(
         product = id,
         stock_changed = new.stock != old.stock,
         "product edited"
     );
-    state
-        .db
-        .get_product(id)
-        .await?
-        .ok_or(AppError::NoSuchProduct(id))
+    Ok(product)
+}
+
+/// Tells the waiting room a queued product's rate (0: paused) and start, so every gateway
+/// admits at the new rate from now on, within a second (they re-read the line that often).
+async fn push_rate(state: &AdminState, product: &Product) -> Result<(), AppError> {
+    if !product.queue {
+        return Ok(());
+    }
+    let now_ms = flashsale_core::domain::now_unix_ms();
+    let start = LineStart {
+        start_ms: product
+            .sale_start
+            .map_or(now_ms, |s| s.saturating_mul(1000)),
+        rate: product.admit_per_second,
+    };
+    state.room.set_rate(product.id, start, now_ms).await?;
+    tracing::info!(
+        product = product.id,
+        admit_per_second = product.admit_per_second,
+        "waiting room rate set"
+    );
+    Ok(())
 }
 
 /// Sets the stock store's units of product `id` after the admin set its stock to `stock`.
@@ -55,17 +83,22 @@ pub async fn update(state: &AdminState, id: i64, new: &NewProduct) -> Result<Pro
 /// in flight, counted as holders in the store minus orders in the database.
 ///
 /// The database is read first: an order recorded between the two reads then counts as in
-/// flight, which undersells by one rather than oversells. What `load` cannot keep is the
-/// in-flight shoppers themselves (the trait can only name holders that have an order in the
-/// database): one of them clicking again in that instant may reserve a second unit, which
-/// the database's one-order-per-shopper key refuses; that unit is then held, never sold
-/// twice. Editing stock in the middle of a storm is rare; never overselling is what matters.
+/// flight, which undersells by one rather than oversells. Shoppers whose order waits in the
+/// embedded queue's outbox keep their unit (they are in the database's books); what `load`
+/// cannot keep are shoppers whose order is on RabbitMQ: one of them clicking again in that
+/// instant may reserve a second unit, which the database's one-order-per-shopper key refuses;
+/// that unit is then held, never sold twice. Editing stock in the middle of a storm is rare;
+/// never overselling is what matters.
 async fn reset_stock(state: &AdminState, id: i64, stock: i64) -> Result<(), AppError> {
-    let holders = state.db.order_holders(id).await?;
+    let Some(books) = state.db.stock_books(id).await? else {
+        return Err(AppError::NoSuchProduct(id));
+    };
+    let holders = books.holders;
+    let recorded = holders.len() as i64 - books.pending;
     let in_store = state.stock.holders(id).await?.unwrap_or(0);
     let in_flight = i64::try_from(in_store)
         .unwrap_or(i64::MAX)
-        .saturating_sub(holders.len() as i64)
+        .saturating_sub(recorded)
         .max(0);
     let remaining = stock.saturating_sub(in_flight).max(0);
     state.stock.load(id, remaining, &holders).await?;
@@ -84,6 +117,10 @@ async fn reset_stock(state: &AdminState, id: i64, stock: i64) -> Result<(), AppE
 pub async fn delete(state: &AdminState, id: i64) -> Result<(), AppError> {
     if !state.db.delete_product(id).await? {
         return Err(AppError::NoSuchProduct(id));
+    }
+    if let Err(e) = state.room.remove(id).await {
+        // The line of a deleted product is never read again; only its keys stay behind.
+        tracing::warn!(product = id, error = %e, "could not remove a waiting room");
     }
     tracing::info!(product = id, "product deleted");
     Ok(())

@@ -12,17 +12,20 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use std::time::Instant;
+use flashsale_core::domain::now_unix;
 
 /// Forms are small; anything bigger is refused before it is read.
 pub const FORM_LIMIT: usize = 64 * 1024;
 
 pub async fn session(State(state): State<AdminState>, req: Request, next: Next) -> Response {
-    let now = Instant::now();
-    let Some(session) = session::cookie(req.headers(), session::COOKIE)
-        .and_then(|token| state.sessions.get(token, now))
-    else {
-        return Redirect::to("/login").into_response();
+    let session = match session::cookie(req.headers(), session::COOKIE) {
+        Some(token) => state.sessions.get(token, now_unix()).await,
+        None => Ok(None),
+    };
+    let session = match session {
+        Ok(Some(session)) => session,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return AppError::from(e).into_response(),
     };
     let mut req = if matches!(*req.method(), Method::GET | Method::HEAD) {
         req

@@ -12,8 +12,11 @@ pub const MAX_IMAGE: usize = 1_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
 /// A million in the shop's currency, in cents.
 pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+/// More than any origin takes; a bigger number is a typo.
+pub const MAX_ADMIT_PER_SECOND: u32 = 1_000_000;
 
-/// The form's fields, as text. Field names are the API's (`saleStart`, `saleEnd`).
+/// The form's fields, as text. Field names are the API's (`saleStart`, `saleEnd`,
+/// `admitPerSecond`); `queue` is a checkbox: "on" or "true" when ticked, absent otherwise.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProductForm {
@@ -24,6 +27,8 @@ pub struct ProductForm {
     pub description: String,
     pub sale_start: String,
     pub sale_end: String,
+    pub queue: String,
+    pub admit_per_second: String,
 }
 
 impl ProductForm {
@@ -37,11 +42,25 @@ impl ProductForm {
             description: p.description.clone(),
             sale_start: p.sale_start.map(rfc3339).unwrap_or_default(),
             sale_end: p.sale_end.map(rfc3339).unwrap_or_default(),
+            queue: if p.queue { "on".into() } else { String::new() },
+            admit_per_second: p.admit_per_second.to_string(),
         }
     }
 
-    /// Every field checked; all problems at once, so the admin fixes them in one go.
+    /// Whether the waiting-room checkbox is ticked.
+    pub fn queue_on(&self) -> bool {
+        matches!(self.queue.trim(), "on" | "true" | "1")
+    }
+
+    /// Every field checked, an empty `admitPerSecond` meaning the built-in default.
+    #[cfg(test)]
     pub fn validate(&self) -> Result<NewProduct, FieldErrors> {
+        self.validate_with(flashsale_core::domain::DEFAULT_ADMIT_PER_SECOND)
+    }
+
+    /// Every field checked; all problems at once, so the admin fixes them in one go. An empty
+    /// `admitPerSecond` means `default_rate` (the shop's `queue_admit_per_second`).
+    pub fn validate_with(&self, default_rate: u32) -> Result<NewProduct, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = self.name.trim();
         let name_len = name.chars().count();
@@ -109,20 +128,47 @@ impl ProductForm {
             }
         }
 
-        match (stock, price, sale_start, sale_end) {
-            (Some(stock), Some(price_cents), Some(sale_start), Some(sale_end))
-                if errors.is_empty() =>
-            {
-                Ok(NewProduct {
-                    name: name.to_string(),
-                    stock,
-                    price_cents,
-                    image: image.to_string(),
-                    description: description.to_string(),
-                    sale_start,
-                    sale_end,
-                })
-            }
+        if !matches!(
+            self.queue.trim(),
+            "" | "on" | "true" | "1" | "false" | "off" | "0"
+        ) {
+            errors.push(
+                "queue",
+                "queue is on (\"on\", \"true\") or off (absent, \"false\")",
+            );
+        }
+        let rate_text = self.admit_per_second.trim();
+        let admit_per_second = match rate_text.parse::<u32>() {
+            _ if rate_text.is_empty() => Some(default_rate),
+            Ok(n) if n > MAX_ADMIT_PER_SECOND => errors.add(
+                "admitPerSecond",
+                format!("admitPerSecond is at most {MAX_ADMIT_PER_SECOND}"),
+            ),
+            Ok(n) => Some(n),
+            Err(_) => errors.add(
+                "admitPerSecond",
+                "admitPerSecond must be a whole number of shoppers a second, like 100 (0 pauses the line)",
+            ),
+        };
+
+        match (stock, price, sale_start, sale_end, admit_per_second) {
+            (
+                Some(stock),
+                Some(price_cents),
+                Some(sale_start),
+                Some(sale_end),
+                Some(admit_per_second),
+            ) if errors.is_empty() => Ok(NewProduct {
+                name: name.to_string(),
+                stock,
+                price_cents,
+                image: image.to_string(),
+                description: description.to_string(),
+                sale_start,
+                sale_end,
+                queue: self.queue_on(),
+                admit_per_second,
+            }),
             _ => Err(errors),
         }
     }
@@ -142,6 +188,8 @@ pub struct ProductJson {
     pub description: String,
     pub sale_start: Option<String>,
     pub sale_end: Option<String>,
+    pub queue: bool,
+    pub admit_per_second: u32,
 }
 
 impl From<&Product> for ProductJson {
@@ -156,6 +204,8 @@ impl From<&Product> for ProductJson {
             description: p.description.clone(),
             sale_start: p.sale_start.map(rfc3339),
             sale_end: p.sale_end.map(rfc3339),
+            queue: p.queue,
+            admit_per_second: p.admit_per_second,
         }
     }
 }
@@ -176,6 +226,11 @@ pub struct ProductBody {
     pub sale_start: Option<String>,
     #[serde(default)]
     pub sale_end: Option<String>,
+    #[serde(default)]
+    pub queue: bool,
+    /// Absent: the shop's `queue_admit_per_second`.
+    #[serde(default)]
+    pub admit_per_second: Option<u32>,
 }
 
 /// `19.99` or `"19.99"`.
@@ -199,6 +254,11 @@ impl From<ProductBody> for ProductForm {
             description: b.description,
             sale_start: b.sale_start.unwrap_or_default(),
             sale_end: b.sale_end.unwrap_or_default(),
+            queue: b.queue.to_string(),
+            admit_per_second: b
+                .admit_per_second
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -319,6 +379,8 @@ mod tests {
             description: "a phone".into(),
             sale_start: String::new(),
             sale_end: String::new(),
+            queue: String::new(),
+            admit_per_second: String::new(),
         }
     }
 
@@ -326,6 +388,40 @@ mod tests {
     fn a_good_product_passes() {
         let p = form().validate().expect("valid");
         assert_eq!((p.stock, p.price_cents, p.sale_start), (10, 1999, None));
+    }
+
+    #[test]
+    fn the_waiting_room_fields_are_checked() {
+        let p = form().validate_with(40).expect("valid");
+        assert!(!p.queue, "an unticked box is off");
+        assert_eq!(p.admit_per_second, 40, "empty takes the shop's default");
+        for ticked in ["on", "true"] {
+            let p = ProductForm {
+                queue: ticked.into(),
+                admit_per_second: "0".into(),
+                ..form()
+            }
+            .validate()
+            .expect("valid");
+            assert!(p.queue, "{ticked}");
+            assert_eq!(p.admit_per_second, 0, "0 pauses the line");
+        }
+        for bad in ["-1", "ten", "1.5", "1000001"] {
+            let errors = ProductForm {
+                admit_per_second: bad.into(),
+                ..form()
+            }
+            .validate()
+            .expect_err(bad);
+            assert!(errors.get("admitPerSecond").is_some(), "{bad}: {errors}");
+        }
+        let errors = ProductForm {
+            queue: "maybe".into(),
+            ..form()
+        }
+        .validate()
+        .expect_err("queue must be a checkbox value");
+        assert!(errors.get("queue").is_some(), "{errors}");
     }
 
     #[test]

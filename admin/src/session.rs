@@ -1,15 +1,15 @@
 //! Login sessions: a random token in an HttpOnly, SameSite=Strict cookie, and per session a
 //! CSRF token that every form carries and every POST must send back.
 //!
-//! Sessions live in memory: an admin restart logs the staff out, which is acceptable for a
-//! back-office and keeps session secrets off the disk. Tokens are stored by their SHA-256, so
-//! the table holds nothing a cookie could be made from.
+//! Sessions live in the database (table `admin_sessions`), so an admin restart does not log
+//! the staff out. Tokens are stored by their SHA-256, so the table holds nothing a cookie
+//! could be made from. Times are unix seconds, passed in, so tests need not wait for expiry.
 
 use axum::http::HeaderMap;
+use flashsale_core::db::{DbError, StoredSession};
+use flashsale_core::Db;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The session cookie.
 pub const COOKIE: &str = "fs_admin";
@@ -17,65 +17,62 @@ pub const COOKIE: &str = "fs_admin";
 pub const LOGIN_COOKIE: &str = "fs_admin_login";
 /// How long a login lasts.
 pub const TTL: Duration = Duration::from_secs(12 * 3600);
-/// Past this many sessions, expired ones are swept on each login.
-const SWEEP_ABOVE: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: String,
     /// Sent back by every form of this session.
     pub csrf: String,
-    expires: Instant,
 }
 
-#[derive(Default)]
+/// The sessions table.
+#[derive(Clone)]
 pub struct Sessions {
-    by_key: Mutex<HashMap<[u8; 32], Session>>,
+    db: Db,
 }
 
 impl Sessions {
-    /// A new session for `user`; returns the cookie's token.
-    pub fn create(&self, user: &str, now: Instant) -> String {
+    pub fn new(db: Db) -> Self {
+        Sessions { db }
+    }
+
+    /// A new session for `user`, from `now` (unix seconds); returns the cookie's token.
+    pub async fn create(&self, user: &str, now: i64) -> Result<String, DbError> {
         let token = random_token();
-        let session = Session {
-            user: user.to_string(),
+        let session = StoredSession {
+            user_name: user.to_string(),
             csrf: random_token(),
-            expires: now + TTL,
+            expires_at: now + TTL.as_secs() as i64,
         };
-        let mut map = self.lock();
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, s| s.expires > now);
-        }
-        map.insert(key(&token), session);
-        token
+        self.db
+            .put_admin_session(&key(&token), &session, now)
+            .await?;
+        Ok(token)
     }
 
-    /// The live session of `token`, if any.
-    pub fn get(&self, token: &str, now: Instant) -> Option<Session> {
-        let mut map = self.lock();
-        let k = key(token);
-        match map.get(&k) {
-            Some(s) if s.expires > now => Some(s.clone()),
-            Some(_) => {
-                map.remove(&k);
-                None
-            }
-            None => None,
-        }
+    /// The live session of `token` at `now`, if any.
+    pub async fn get(&self, token: &str, now: i64) -> Result<Option<Session>, DbError> {
+        Ok(self
+            .db
+            .admin_session(&key(token), now)
+            .await?
+            .map(|s| Session {
+                user: s.user_name,
+                csrf: s.csrf,
+            }))
     }
 
-    pub fn remove(&self, token: &str) {
-        self.lock().remove(&key(token));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        // Plain data updated in single steps: still consistent after a panic elsewhere.
-        self.by_key.lock().unwrap_or_else(|e| e.into_inner())
+    pub async fn remove(&self, token: &str) -> Result<(), DbError> {
+        self.db.remove_admin_session(&key(token)).await
     }
 }
 
-fn key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// What is stored for `token`: its SHA-256, in hex.
+fn key(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// 32 random bytes as hex.
@@ -125,19 +122,34 @@ pub fn clear_cookie(name: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_session_lives_until_it_expires_or_is_removed() {
-        let sessions = Sessions::default();
-        let t0 = Instant::now();
-        let token = sessions.create("admin", t0);
-        let s = sessions.get(&token, t0).expect("live");
+    #[tokio::test]
+    async fn a_session_lives_until_it_expires_or_is_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::connect(&format!("sqlite://{}/s.db", dir.path().display()))
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        let sessions = Sessions::new(db.clone());
+        let t0 = 1_000_000;
+        let token = sessions.create("admin", t0).await.expect("create");
+        let s = sessions.get(&token, t0).await.expect("get").expect("live");
         assert_eq!(s.user, "admin");
         assert_ne!(s.csrf, token);
-        assert!(sessions.get("forged", t0).is_none());
-        assert!(sessions.get(&token, t0 + TTL).is_none(), "expired");
-        let token = sessions.create("admin", t0);
-        sessions.remove(&token);
-        assert!(sessions.get(&token, t0).is_none(), "logged out");
+        assert!(sessions.get("forged", t0).await.expect("get").is_none());
+        let ttl = TTL.as_secs() as i64;
+        assert!(
+            sessions.get(&token, t0 + ttl).await.expect("get").is_none(),
+            "expired"
+        );
+        // Another handle on the same database (a restarted admin) knows the session.
+        let restarted = Sessions::new(db);
+        assert!(restarted.get(&token, t0).await.expect("get").is_some());
+        let token = sessions.create("admin", t0).await.expect("create");
+        sessions.remove(&token).await.expect("remove");
+        assert!(
+            restarted.get(&token, t0).await.expect("get").is_none(),
+            "logged out"
+        );
     }
 
     #[test]

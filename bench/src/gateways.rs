@@ -50,6 +50,7 @@ impl Gateways {
                 limits: flashsale_gateway::throttle::Limits::default(),
                 trusted_proxies: Vec::new(),
                 cookie_secure: false,
+                room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
             })
             .await?;
             handles.push(flashsale_gateway::spawn(shop, node, 0, None)?);

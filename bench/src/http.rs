@@ -6,6 +6,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The status of one request, sent on a fresh connection.
 pub async fn status(addr: &str, method: &str, path: &str, cookie: &str) -> anyhow::Result<u16> {
+    Ok(answer(addr, method, path, cookie).await?.0)
+}
+
+/// The status and body of one request, sent on a fresh connection.
+pub async fn answer(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: &str,
+) -> anyhow::Result<(u16, String)> {
     let asking = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         let cookie = if cookie.is_empty() {
@@ -24,7 +34,14 @@ pub async fn status(addr: &str, method: &str, path: &str, cookie: &str) -> anyho
     let answer = tokio::time::timeout(Duration::from_secs(5), asking)
         .await
         .with_context(|| format!("{addr} did not answer {method} {path} in 5 s"))??;
-    status_of(&answer).with_context(|| format!("{addr} gave no HTTP answer to {method} {path}"))
+    let status = status_of(&answer)
+        .with_context(|| format!("{addr} gave no HTTP answer to {method} {path}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 /// The status code of an HTTP/1.1 answer.

@@ -7,6 +7,7 @@
 //! - [`drain`]: 5. the worker's drain rate into MariaDB.
 //! - [`site`]: 6. sitegen against hugo, and a one-product republish.
 //! - [`memory`]: 7. a gateway process's memory with many shoppers' cooldowns.
+//! - [`room_paths`]: 9. the waiting room's status poll and join at the shopper's owner.
 //! - [`machine`]: date, machine and versions for the report.
 //! - [`table`]: the sections and rows of the one table; [`wrk`]: load and its results.
 //! - Fixtures: [`sale`] (database, Redis, queue), [`gateways`] (a ring of two),
@@ -14,12 +15,14 @@
 
 mod cookies;
 mod drain;
+mod embedded;
 mod gateways;
 mod getone;
 mod http;
 mod machine;
 mod memory;
 mod reference;
+mod room_paths;
 mod sale;
 mod sellout;
 mod site;
@@ -69,6 +72,8 @@ enum What {
     Memory,
     /// 2: a product page from the gateway against nginx, plain and gzip.
     Static,
+    /// 9: the waiting room's status poll and join (challenge checked) at the shopper's owner.
+    Room,
     /// 6: sitegen against hugo on the same catalogue; republishing one product.
     Site {
         /// Catalogue sizes (default: 10000,100000).
@@ -144,6 +149,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             What::Drain => vec![drain::run(scale.drain_orders).await?],
             What::Memory => vec![memory::run(&scale).await?],
             What::Static => vec![static_page::run(scale.seconds, scale.connections).await?],
+            What::Room => vec![room_paths::run(&scale).await?],
             What::Site { products, hugo_max } => vec![
                 site::run(
                     products.as_deref().unwrap_or(&scale.site_products),
@@ -194,6 +200,8 @@ async fn all(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     sections.push(site::run(&scale.site_products, usize::MAX, scale.republishes).await?);
     // 7. gateway memory
     sections.push(memory::run(scale).await?);
+    // 9. the waiting room's own paths
+    sections.push(room_paths::run(scale).await?);
     Ok(sections)
 }
 

@@ -80,6 +80,8 @@ async fn insert_product(db: &Db, units: i64) -> anyhow::Result<i64> {
             description: String::new(),
             sale_start: None,
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         })
         .await?)
 }

@@ -1,8 +1,9 @@
 -- wrk script: every request a Buy (POST to the path) by the next shopper of a cookie file, so
 -- each request takes the path its cookies lead to. args: cookie file, path, threads,
 -- "stop" (each shopper once: the run ends when they are out and answered, or at -d) or
--- "cycle" (start again from the first until -d), and an empty folder for "stop" to mark
--- finished threads in. With an empty cookie file, requests carry no cookie.
+-- "cycle" (start again from the first until -d), an empty folder for "stop" to mark
+-- finished threads in, and the method (POST when absent). With an empty cookie file, requests
+-- carry no cookie. A line may carry a form body after a tab: "cookie<TAB>a=1&b=2".
 -- Prints one RESULT line and one STATUS line per answer status, for the bench to read.
 local threads = {}
 
@@ -12,6 +13,7 @@ function setup(thread)
 end
 
 local cookies, next_cookie, path, cycle, done_dir, nthreads = {}, 0, "/", false, "", 1
+local method, bodies = "POST", {}
 -- Buys sent and answered by this thread; whether its shoppers ran out; whether it finished.
 local sent, answered, exhausted, finished = 0, 0, false, false
 -- A global, so `done` can read it from each thread.
@@ -22,13 +24,20 @@ function init(args)
   nthreads = tonumber(args[3])
   cycle = args[4] == "cycle"
   done_dir = args[5]
+  method = args[6] or "POST"
   local n, i = 0, 0
   for line in io.lines(args[1]) do
     i = i + 1
     -- Thread t of T takes lines t, t+T, t+2T...: shoppers never repeat across threads.
     if (i - tid) % nthreads == 0 then
       n = n + 1
-      cookies[n] = line
+      local tab = string.find(line, "\t", 1, true)
+      if tab then
+        cookies[n] = string.sub(line, 1, tab - 1)
+        bodies[n] = string.sub(line, tab + 1)
+      else
+        cookies[n] = line
+      end
     end
   end
 end
@@ -56,7 +65,7 @@ local checked = false
 function request()
   if tid == 1 and not checked then
     checked = true
-    return wrk.format("POST", path)
+    return wrk.format(method, path)
   end
   if not exhausted then
     next_cookie = next_cookie + 1
@@ -73,7 +82,11 @@ function request()
       sent = sent + 1
       local headers = {}
       if c ~= nil then headers["Cookie"] = c end
-      return wrk.format("POST", path, headers, nil)
+      local body = bodies[next_cookie]
+      if body ~= nil then
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+      end
+      return wrk.format(method, path, headers, body)
     end
   end
   if answered == sent then finish() end

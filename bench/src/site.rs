@@ -108,6 +108,8 @@ fn catalogue(n: usize) -> Vec<Product> {
             ),
             sale_start: Some(1_767_225_600),
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         })
         .collect()
 }

@@ -42,6 +42,8 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
             description: "A phone for the sale.\n\nOne per shopper.".into(),
             sale_start: None,
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         })
         .await?;
     let products = db.list_products().await?;
@@ -62,6 +64,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         limits: flashsale_gateway::throttle::Limits::default(),
         trusted_proxies: Vec::new(),
         cookie_secure: false,
+        room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;
     let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;

@@ -199,6 +199,19 @@ impl Wrk {
         cookies: &Path,
         shoppers: Shoppers,
     ) -> anyhow::Result<Load> {
+        self.send(addr, "POST", path, cookies, shoppers)
+    }
+
+    /// `method path` at `addr` by the shoppers of `lines`: one `Cookie` header a line, and
+    /// after a tab, a form body for that shopper's request.
+    pub fn send(
+        &self,
+        addr: &str,
+        method: &str,
+        path: &str,
+        lines: &Path,
+        shoppers: Shoppers,
+    ) -> anyhow::Result<Load> {
         let done = tempfile::Builder::new()
             .prefix("wrk-done")
             .tempdir_in(&self.dir)?;
@@ -210,7 +223,7 @@ impl Wrk {
             .arg(&self.script)
             .arg(format!("http://{addr}"))
             .arg("--")
-            .arg(cookies)
+            .arg(lines)
             .arg(path)
             .arg(THREADS.to_string())
             .arg(match shoppers {
@@ -218,6 +231,7 @@ impl Wrk {
                 Shoppers::Cycle => "cycle",
             })
             .arg(done.path())
+            .arg(method)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -138,6 +138,16 @@ pub struct Config {
     pub register_per_address: u32,
     /// `text` (colours only on a terminal) or `json` (one object per line).
     pub log_format: String,
+    /// How long before `saleStart` a product's waiting room opens (the prequeue).
+    pub queue_prequeue_secs: u64,
+    /// `admitPerSecond` of a product whose admin left it unset.
+    pub queue_admit_per_second: u32,
+    /// How long an admitted shopper may Buy.
+    pub queue_pass_secs: u64,
+    /// Leading zero bits of the waiting room's proof of work (18: about a second in a browser).
+    pub queue_pow_difficulty: u8,
+    /// Leading zero bits of the proof of work a registration needs; 0 turns it off.
+    pub register_pow_difficulty: u8,
 }
 
 impl Default for Config {
@@ -177,6 +187,11 @@ impl Default for Config {
             login_window_secs: 300,
             register_per_address: 20,
             log_format: "text".into(),
+            queue_prequeue_secs: 900,
+            queue_admit_per_second: crate::domain::DEFAULT_ADMIT_PER_SECOND,
+            queue_pass_secs: 300,
+            queue_pow_difficulty: 18,
+            register_pow_difficulty: 0,
         }
     }
 }
@@ -236,6 +251,11 @@ impl std::fmt::Debug for Config {
             .field("login_window_secs", &self.login_window_secs)
             .field("register_per_address", &self.register_per_address)
             .field("log_format", &self.log_format)
+            .field("queue_prequeue_secs", &self.queue_prequeue_secs)
+            .field("queue_admit_per_second", &self.queue_admit_per_second)
+            .field("queue_pass_secs", &self.queue_pass_secs)
+            .field("queue_pow_difficulty", &self.queue_pow_difficulty)
+            .field("register_pow_difficulty", &self.register_pow_difficulty)
             .finish()
     }
 }
@@ -348,6 +368,20 @@ impl Config {
             return invalid(
                 "stock_prefix must not contain { or } (they form Redis Cluster hash tags)".into(),
             );
+        }
+        if self.queue_pass_secs == 0 {
+            return invalid(
+                "queue_pass_secs must be at least 1, or no admitted shopper can buy".into(),
+            );
+        }
+        // Past 32 bits a challenge takes a browser hours; 64 is the most a check can count.
+        for (key, bits) in [
+            ("queue_pow_difficulty", self.queue_pow_difficulty),
+            ("register_pow_difficulty", self.register_pow_difficulty),
+        ] {
+            if bits > 32 {
+                return invalid(format!("{key} must be at most 32 bits, got {bits}"));
+            }
         }
         if self.admin_user.trim().is_empty() {
             return invalid("admin_user must not be empty".into());
@@ -557,6 +591,10 @@ mod tests {
         assert_eq!(c.gateway_listen, "127.0.0.1:8080");
         assert_eq!(c.admin_listen, "127.0.0.1:8081");
         assert_eq!(c.cooldown_secs, 10);
+        assert_eq!(c.queue_prequeue_secs, 900);
+        assert_eq!(c.queue_admit_per_second, 100);
+        assert_eq!(c.queue_pass_secs, 300);
+        assert_eq!(c.register_pow_difficulty, 0);
         assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
     }
 

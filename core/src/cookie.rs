@@ -288,12 +288,53 @@ mod tests {
         );
     }
 
+    /// What the ciphertext of `token` decrypts to, MAC unchecked: the uid an attacker who
+    /// edits a token would get if the MAC did not stop them.
+    fn uid_inside_unchecked(c: &SignCodec, token: &[u8]) -> Option<i64> {
+        let keys = &c.keys[&token[0]][0];
+        let signed = &token[..TOKEN_LEN - MAC_LEN];
+        let plain = Aes256CbcDec::new_from_slices(&keys.enc, &signed[1..1 + IV_LEN])
+            .ok()?
+            .decrypt_padded_vec_mut::<Pkcs7>(&signed[1 + IV_LEN..])
+            .ok()?;
+        Some(i64::from_be_bytes(plain[..8].try_into().ok()?))
+    }
+
     #[test]
     fn token_of_one_uid_never_validates_as_another() {
         let c = codec();
-        for uid in 0..200 {
-            let t = c.issue(uid, NOW + 60);
-            assert_eq!(c.verify(&t, NOW), Ok(uid));
+        let uids = [0, 1, 2, 7, 42, 255, 256, 1 << 20, i64::MAX, -1];
+        for a in uids {
+            let token_a = raw(&c.issue(a, NOW + 60));
+            assert_eq!(c.verify(&URL_SAFE_NO_PAD.encode(&token_a), NOW), Ok(a));
+            for b in uids.into_iter().filter(|b| *b != a) {
+                // CBC is malleable: flipping IV bits flips the same bits of the first block,
+                // so this token's ciphertext now says uid `b` (the thesis's cookie fell to it).
+                let mut flipped = token_a.clone();
+                for (i, x) in (a ^ b).to_be_bytes().iter().enumerate() {
+                    flipped[1 + i] ^= x;
+                }
+                assert_eq!(
+                    uid_inside_unchecked(&c, &flipped),
+                    Some(b),
+                    "the forgery works"
+                );
+                assert_eq!(
+                    c.verify(&URL_SAFE_NO_PAD.encode(&flipped), NOW),
+                    Err(TokenError::BadSignature),
+                    "uid {a}'s token edited to say {b} was accepted"
+                );
+                // Another shopper's MAC on this shopper's ciphertext, and the other way round.
+                let token_b = raw(&c.issue(b, NOW + 60));
+                for (body, tag) in [(&token_a, &token_b), (&token_b, &token_a)] {
+                    let mut spliced = body[..TOKEN_LEN - MAC_LEN].to_vec();
+                    spliced.extend_from_slice(&tag[TOKEN_LEN - MAC_LEN..]);
+                    assert!(
+                        c.verify(&URL_SAFE_NO_PAD.encode(&spliced), NOW).is_err(),
+                        "a token spliced from uids {a} and {b} was accepted"
+                    );
+                }
+            }
         }
     }
 

@@ -3,6 +3,16 @@
 //! One implementation over sqlx's `Any` driver: the two dialects differ in a single statement
 //! (how to insert-or-ignore), so a [`Dialect`] switch is simpler than two copies of every
 //! query. Every query is parameterised.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`: a committed transaction is on disk
+//! before the commit returns, so what the shop acknowledged survives a crash and a power cut
+//! (the README says what that costs and what it does not cover).
+
+mod admin_sessions;
+mod outbox;
+
+pub use admin_sessions::StoredSession;
+pub use outbox::{OutboxCounts, StockBooks};
 
 use crate::domain::{NewProduct, Order, OrderMessage, OrderStatus, Product, User};
 use crate::stock::Holder;
@@ -22,6 +32,12 @@ pub enum DbError {
     },
     #[error("could not create the database directory {0}")]
     CreateDir(String, #[source] std::io::Error),
+    #[error("could not create the database file {0}")]
+    CreateFile(String, #[source] std::io::Error),
+    #[error("{0} exists already; a backup never overwrites a file")]
+    BackupExists(String),
+    #[error("only a SQLite database can be backed up this way")]
+    BackupUnsupported,
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the user name is already taken")]
@@ -60,7 +76,7 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 
 const PRODUCT_COLUMNS: &str =
-    "id, name, stock, price_cents, image, description, sale_start, sale_end";
+    "id, name, stock, price_cents, image, description, sale_start, sale_end, queue, admit_per_second";
 
 impl Db {
     /// Connects to `mysql://…` or `sqlite://path` (the SQLite file and its folder are created).
@@ -71,9 +87,20 @@ impl Db {
         } else {
             (Dialect::MySql, url.to_string())
         };
-        let options = AnyPoolOptions::new()
+        let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(5));
+        if dialect == Dialect::Sqlite {
+            // Per connection (SQLite does not keep it in the file). FULL syncs the WAL at every
+            // commit, so an order answered 202 survives a power cut too; group commit keeps
+            // that to one sync per group of orders.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = FULL").await?;
+                    Ok(())
+                })
+            });
+        }
         let pool = options
             .connect(&url)
             .await
@@ -111,6 +138,46 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await
+    }
+
+    /// Writes a consistent copy of the SQLite database to `path` (which must not exist),
+    /// while others keep writing: `VACUUM INTO` reads in one transaction. The copy is written
+    /// beside `path` and renamed into place, so `path` is either whole or absent.
+    pub async fn backup_to(&self, path: &Path) -> Result<(), DbError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(DbError::BackupUnsupported);
+        }
+        if path.exists() {
+            return Err(DbError::BackupExists(path.display().to_string()));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        // Created empty and private first: SQLite writes into an empty file, keeping its mode.
+        let _ = std::fs::remove_file(&partial);
+        create_private_file(&partial)
+            .map_err(|e| DbError::CreateFile(partial.display().to_string(), e))?;
+        let copied = sqlx::query("VACUUM INTO ?")
+            .bind(partial.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+        std::fs::rename(&partial, path)
+            .map_err(|e| DbError::CreateFile(path.display().to_string(), e))
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so it waits its turn behind the other writer (the busy timeout) instead of
+    /// failing at its first write because another commit came in since its first read (which
+    /// starved the worker behind the outbox's group commits).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::MySql => self.pool.begin().await,
+        }
     }
 
     // ---- shoppers ----
@@ -216,8 +283,8 @@ impl Db {
 
     pub async fn insert_product(&self, p: &NewProduct) -> Result<i64, DbError> {
         let done = sqlx::query(
-            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, \
+             queue, admit_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.name)
         .bind(p.stock)
@@ -226,6 +293,8 @@ impl Db {
         .bind(&p.description)
         .bind(p.sale_start)
         .bind(p.sale_end)
+        .bind(i64::from(p.queue))
+        .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
         .execute(&self.pool)
         .await?;
@@ -249,7 +318,7 @@ impl Db {
     pub async fn update_product(&self, id: i64, p: &NewProduct) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
-             sale_start = ?, sale_end = ?, updated_at = ? WHERE id = ?",
+             sale_start = ?, sale_end = ?, queue = ?, admit_per_second = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&p.name)
         .bind(p.stock)
@@ -258,6 +327,8 @@ impl Db {
         .bind(&p.description)
         .bind(p.sale_start)
         .bind(p.sale_end)
+        .bind(i64::from(p.queue))
+        .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
         .bind(id)
         .execute(&self.pool)
@@ -279,7 +350,8 @@ impl Db {
 
     /// Records a batch of accepted orders in one transaction: each order is inserted at most
     /// once (by order id, and by shopper and product) and takes one unit of stock, never below
-    /// zero. Either the whole batch is recorded or none of it.
+    /// zero. Either the whole batch is recorded or none of it. On SQLite the same transaction
+    /// takes the orders out of the outbox.
     ///
     /// The common case (new orders, stock for all of them) takes a handful of statements for
     /// the whole batch; anything unusual (an order already there, a shopper twice, too little
@@ -288,9 +360,10 @@ impl Db {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.begin_write().await.map_err(classify)?;
         match self.record_batch(&mut tx, batch).await.map_err(classify)? {
             Some(outcomes) => {
+                self.clear_outbox(&mut tx, batch).await.map_err(classify)?;
                 tx.commit().await.map_err(classify)?;
                 Ok(outcomes)
             }
@@ -391,7 +464,7 @@ impl Db {
             Dialect::Sqlite => "INSERT OR IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
             Dialect::MySql => "INSERT IGNORE INTO orders (order_id, user_id, product_id, status, created_at) VALUES (?, ?, ?, ?, ?)",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for order in batch {
             let inserted = sqlx::query(insert)
@@ -424,8 +497,34 @@ impl Db {
                 outcomes.push(Recorded::Failed);
             }
         }
+        self.clear_outbox(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(outcomes)
+    }
+
+    /// On SQLite, removes the batch's orders from the embedded queue's outbox in the
+    /// transaction that records them: one commit (one sync) per batch instead of two, and no
+    /// order is ever in both tables. The queue's acknowledgement deletes them too (idempotent),
+    /// which is all MySQL gets: there a statement per batch on an empty table in a RabbitMQ
+    /// deployment would only add locks.
+    async fn clear_outbox(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        batch: &[OrderMessage],
+    ) -> Result<(), sqlx::Error> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(());
+        }
+        for chunk in batch.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("DELETE FROM outbox WHERE order_id IN ({marks})");
+            let mut delete = sqlx::query(&sql);
+            for order in chunk {
+                delete = delete.bind(&order.order_id);
+            }
+            delete.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     pub async fn find_order(&self, order_id: &str) -> Result<Option<Order>, DbError> {
@@ -671,6 +770,9 @@ fn product_from_row(r: &AnyRow) -> Result<Product, DbError> {
         description: r.try_get(5)?,
         sale_start: r.try_get(6)?,
         sale_end: r.try_get(7)?,
+        queue: r.try_get::<i64, _>(8)? != 0,
+        // The column's CHECK keeps it non-negative; a value past u32 is clamped, not wrapped.
+        admit_per_second: u32::try_from(r.try_get::<i64, _>(9)?.max(0)).unwrap_or(u32::MAX),
     })
 }
 
@@ -699,8 +801,17 @@ fn classify(e: sqlx::Error) -> DbError {
     }
 }
 
-/// `sqlite://data/x.db` -> the same URL with its folder created and `mode=rwc`, so a first
-/// run creates the file.
+/// The file of a `sqlite://…` URL; `None` for another database or an in-memory SQLite.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    (path != ":memory:" && !path.is_empty()).then(|| path.into())
+}
+
+/// `sqlite://data/x.db` -> the same URL with its folder created (0700) and the file created
+/// (0600; SQLite gives its `-wal` and `-shm` files the same mode), and `mode=rwc`.
 fn sqlite_url(url: &str) -> Result<String, DbError> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -712,8 +823,12 @@ fn sqlite_url(url: &str) -> Result<String, DbError> {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .map_err(|e| DbError::CreateDir(dir.display().to_string(), e))?;
+        }
+        if !query.contains("mode=ro") {
+            create_private_file(Path::new(path))
+                .map_err(|e| DbError::CreateFile(path.to_string(), e))?;
         }
     }
     let mode = if query.contains("mode=") {
@@ -728,4 +843,28 @@ fn sqlite_url(url: &str) -> Result<String, DbError> {
         .collect::<Vec<_>>()
         .join("&");
     Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// Creates `dir` (and its parents) readable by the owner only; an existing folder is left as
+/// it is (the operator chose its mode).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates an empty `path` readable by the owner only, unless it exists: SQLite would create
+/// it with the umask's mode (usually world-readable), and shoppers' password hashes live there.
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -17,6 +17,19 @@ pub struct Product {
     pub sale_start: Option<i64>,
     /// Unix seconds; `None` means the sale never closes.
     pub sale_end: Option<i64>,
+    /// Whether Buy goes through a waiting room (DESIGN.md, "The waiting room").
+    #[serde(default)]
+    pub queue: bool,
+    /// Shoppers the waiting room admits per second; 0 pauses it.
+    #[serde(default = "default_admit_per_second", rename = "admitPerSecond")]
+    pub admit_per_second: u32,
+}
+
+/// `queue_admit_per_second`'s default, for rows written before the field existed.
+pub const DEFAULT_ADMIT_PER_SECOND: u32 = 100;
+
+fn default_admit_per_second() -> u32 {
+    DEFAULT_ADMIT_PER_SECOND
 }
 
 /// Where a product's sale stands at a moment.
@@ -47,6 +60,10 @@ pub struct NewProduct {
     pub description: String,
     pub sale_start: Option<i64>,
     pub sale_end: Option<i64>,
+    #[serde(default)]
+    pub queue: bool,
+    #[serde(default = "default_admit_per_second", rename = "admitPerSecond")]
+    pub admit_per_second: u32,
 }
 
 /// A registered shopper.
@@ -147,6 +164,8 @@ mod tests {
             description: String::new(),
             sale_start: start,
             sale_end: end,
+            queue: false,
+            admit_per_second: DEFAULT_ADMIT_PER_SECOND,
         }
     }
 

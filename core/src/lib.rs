@@ -10,7 +10,9 @@
 //! - [`password`]: the password policy (length, and not guessable: zxcvbn).
 //! - [`secrets`]: random secrets, the password hash (Argon2id), secret files written whole.
 //! - [`sessions`]: revoked sessions (logout, password change), shared by every gateway.
-//! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
+//! - [`queue`]: the order queue between the gateway and the worker (an outbox table in the
+//!   database, or RabbitMQ), and group commit.
+//! - [`waiting_room`]: the per-product line of a drop: draw, positions, admission rate, challenges.
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
 pub mod config;
@@ -25,6 +27,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod site_manifest;
 pub mod stock;
+pub mod waiting_room;
 
 pub use config::Config;
 pub use cookie::SignCodec;

@@ -437,8 +437,8 @@ async fn a_cut_consumer_loses_no_order() {
     assert!(!batch.orders.is_empty(), "got a batch to hold");
 
     proxy.cut();
-    // Give lapin a moment to see the socket close, as a real outage would.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The socket is closed under lapin, as a real outage would.
+    proxy.wait_until_closed(Duration::from_secs(5)).await;
     let acked = consumer.ack(batch).await;
     eprintln!("ack after the cut: {acked:?}");
 

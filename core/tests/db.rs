@@ -38,6 +38,8 @@ fn product(stock: i64) -> NewProduct {
         description: "a \"quoted\" description".into(),
         sale_start: None,
         sale_end: Some(2_000_000_000),
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
@@ -61,6 +63,17 @@ async fn migrating_twice_is_harmless_and_products_round_trip() {
         assert_eq!(got.sale_end, Some(2_000_000_000));
         assert_eq!(got.sale_start, None);
         assert_eq!(db.list_products().await.expect("list").len(), 1);
+        assert!(!got.queue);
+        assert_eq!(got.admit_per_second, 100);
+        let queued = NewProduct {
+            queue: true,
+            admit_per_second: 0,
+            ..product(3)
+        };
+        assert!(db.update_product(id, &queued).await.expect("update"));
+        let got = db.get_product(id).await.expect("get").expect("exists");
+        assert!(got.queue, "{_kind}: the waiting room is kept");
+        assert_eq!(got.admit_per_second, 0, "{_kind}: a paused line is kept");
     }
 }
 
@@ -189,6 +202,8 @@ async fn products_can_be_edited_and_deleted() {
             description: "new words".into(),
             sale_start: Some(1_900_000_000),
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         };
         assert!(
             db.update_product(id, &edited).await.expect("update"),
@@ -356,4 +371,134 @@ async fn orders_are_listed_newest_first_with_names_paged_and_filtered() {
             "{kind}"
         );
     }
+}
+
+/// `batch_a` and `batch_b` recorded at the same moment by two workers, each in its own
+/// transaction on its own connection. A deadlock or a lock timeout fails a batch, and the
+/// worker gets it again: so does this.
+async fn record_in_parallel(
+    (a, batch_a): (&Db, Vec<OrderMessage>),
+    (b, batch_b): (&Db, Vec<OrderMessage>),
+) -> (Vec<Recorded>, Vec<Recorded>) {
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let record = |db: &Db, batch: Vec<OrderMessage>| {
+        let (db, start) = (db.clone(), start.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match db.record_orders(&batch).await {
+                    Ok(outcomes) => return outcomes,
+                    Err(e) if tries < 5 => eprintln!("try {tries}: {e}"),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+    };
+    let (ta, tb) = (record(a, batch_a), record(b, batch_b));
+    (ta.await.expect("worker a"), tb.await.expect("worker b"))
+}
+
+fn tally(outcomes: &[Recorded]) -> (usize, usize, usize) {
+    let n = |what| outcomes.iter().filter(|r| **r == what).count();
+    (
+        n(Recorded::Confirmed),
+        n(Recorded::Failed),
+        n(Recorded::Duplicate),
+    )
+}
+
+/// Checks the database's side of a product after a race: `confirmed` orders took the stock,
+/// the rest failed, one order per shopper.
+async fn assert_books(db: &Db, pid: i64, stock_left: i64, shoppers: usize, confirmed: usize) {
+    let stored = db.get_product(pid).await.expect("get").expect("exists");
+    assert_eq!(stored.stock, stock_left, "oversold or undersold");
+    let orders = db.orders_of_product(pid).await.expect("orders");
+    let mut per_shopper = std::collections::HashMap::<i64, usize>::new();
+    for o in &orders {
+        *per_shopper.entry(o.user_id).or_default() += 1;
+    }
+    assert_eq!(per_shopper.len(), shoppers, "{orders:?}");
+    assert!(
+        per_shopper.values().all(|n| *n == 1),
+        "a shopper recorded twice: {per_shopper:?}"
+    );
+    let recorded = orders
+        .iter()
+        .filter(|o| o.status == OrderStatus::Confirmed)
+        .count();
+    assert_eq!(recorded, confirmed, "{orders:?}");
+}
+
+/// Two workers recording at once on MariaDB, competing for the last units, round after round:
+/// - disjoint batches of 4 for 5 units: the stock guard, under truly concurrent transactions,
+///   lets exactly 5 through, and either worker is sometimes the one that gets its 4;
+/// - a message redelivered to both workers, and one shopper with an order in each batch: the
+///   unique keys record each once, whichever worker gets there first (both do, over the rounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_batches_on_two_connections_never_oversell_or_record_twice() {
+    use std::collections::HashMap;
+    const ROUNDS: i64 = 30;
+    const STOCK: i64 = 5;
+    let database = flashsale_testkit::mysql_database();
+    let a = Db::connect(&database.url).await.expect("worker a");
+    a.migrate().await.expect("migrate");
+    let b = Db::connect(&database.url).await.expect("worker b");
+    let mut got_all_four = HashMap::new();
+    let mut recorded_shared = HashMap::new();
+    for round in 0..ROUNDS {
+        let shopper = |n: i64| round * 100 + n;
+
+        // The last units.
+        let pid = a.insert_product(&product(STOCK)).await.expect("insert");
+        let batch_a = (10..14).map(|n| order(shopper(n), pid)).collect();
+        let batch_b = (20..24).map(|n| order(shopper(n), pid)).collect();
+        let (ra, rb) = record_in_parallel((&a, batch_a), (&b, batch_b)).await;
+        let (ta, tb) = (tally(&ra), tally(&rb));
+        assert_eq!(
+            ta.0 + tb.0,
+            STOCK as usize,
+            "round {round}: a {ra:?} b {rb:?}"
+        );
+        assert_eq!(ta.1 + tb.1, 3, "round {round}: a {ra:?} b {rb:?}");
+        assert_books(&a, pid, 0, 8, STOCK as usize).await;
+        let winner = if ta.0 == 4 { "a" } else { "b" };
+        *got_all_four.entry(winner).or_insert(0) += 1;
+
+        // Shared messages: 9 shoppers in 12 messages, 5 units.
+        let pid = a.insert_product(&product(STOCK)).await.expect("insert");
+        let (x, y) = (order(shopper(1), pid), order(shopper(2), pid));
+        let mut batch_a = vec![x.clone(), y.clone(), order(shopper(9), pid)];
+        let mut batch_b = vec![x, y, order(shopper(9), pid)];
+        batch_a.extend((10..13).map(|n| order(shopper(n), pid)));
+        batch_b.extend((20..23).map(|n| order(shopper(n), pid)));
+        let (ra, rb) = record_in_parallel((&a, batch_a), (&b, batch_b)).await;
+        let (ta, tb) = (tally(&ra), tally(&rb));
+        assert_eq!(
+            (ta.0 + tb.0, ta.1 + tb.1, ta.2 + tb.2),
+            (STOCK as usize, 4, 3),
+            "round {round}: a {ra:?} b {rb:?}"
+        );
+        assert_books(&a, pid, 0, 9, STOCK as usize).await;
+        let winner = if ra[0] == Recorded::Duplicate {
+            "b"
+        } else {
+            "a"
+        };
+        *recorded_shared.entry(winner).or_insert(0) += 1;
+    }
+    eprintln!("got all four: {got_all_four:?}; recorded the shared order: {recorded_shared:?}");
+    assert_eq!(
+        got_all_four.len(),
+        2,
+        "one worker always won: {got_all_four:?}"
+    );
+    assert_eq!(
+        recorded_shared.len(),
+        2,
+        "one worker always got there first: {recorded_shared:?}"
+    );
+    a.close().await;
+    b.close().await;
 }

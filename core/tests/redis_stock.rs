@@ -380,8 +380,8 @@ async fn a_cut_connection_answers_unavailable_promptly_and_recovers_by_itself() 
     assert_eq!(reserve(&f.store, 1, 1).await, Reservation::Reserved);
 
     proxy.cut();
-    // Let the proxy drop its connections, so no request of ours can slip through the cut.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Until the proxy has dropped its connections, no request of ours can slip through.
+    proxy.wait_until_closed(Duration::from_secs(5)).await;
     for user in [2, 3, 4] {
         let started = Instant::now();
         let answer = f.store.reserve(1, user, &oid(user)).await;
@@ -551,44 +551,80 @@ async fn claim_first_refuses_the_release_and_release_first_withdraws_for_good() 
     f.clean_up().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// The worker's claim and the gateway's release of one order, sent at the same moment on
+/// separate connections (as the two processes are), round after round: both orders of arrival
+/// happen, and each round settles exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_claims_and_releases_settle_every_order_exactly_once() {
-    let f = Fixture::new().await;
-    f.store.load(1, 200, &[]).await.expect("load");
-    for user in 0..200 {
+    use rand::{Rng, SeedableRng};
+    const ROUNDS: i64 = 400;
+    let mut f = Fixture::new().await;
+    let url = format!("redis://{REDIS_ADDR}");
+    let worker = Arc::new(RedisStock::connect(&url, &f.prefix).await.expect("worker"));
+    let gateway = Arc::new(RedisStock::connect(&url, &f.prefix).await.expect("gateway"));
+    f.store.load(1, ROUNDS, &[]).await.expect("load");
+    for user in 0..ROUNDS {
         assert_eq!(reserve(&f.store, 1, user).await, Reservation::Reserved);
     }
-    let races: Vec<_> = (0..200)
-        .map(|user| {
-            let store = f.store.clone();
-            tokio::spawn(async move {
-                let order = oid(user);
-                let pair = [(user, order.as_str())];
-                let (claim, release) =
-                    tokio::join!(store.claim(1, &pair), store.release(1, user, &order));
-                (claim.expect("claim")[0], release.expect("release"))
-            })
-        })
-        .collect();
-    let mut sold = 0;
-    for race in races {
-        let (claim, release) = race.await.expect("task");
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    let (mut claim_won, mut release_won) = (0, 0);
+    for user in 0..ROUNDS {
+        // A few scheduler turns of delay on either side, so neither always sends first.
+        let (claim_delay, release_delay) = (rng.gen_range(0..3), rng.gen_range(0..3));
+        let claiming = tokio::spawn({
+            let (worker, start) = (worker.clone(), start.clone());
+            async move {
+                start.wait().await;
+                for _ in 0..claim_delay {
+                    tokio::task::yield_now().await;
+                }
+                worker.claim(1, &[(user, &oid(user))]).await.expect("claim")[0]
+            }
+        });
+        let releasing = tokio::spawn({
+            let (gateway, start) = (gateway.clone(), start.clone());
+            async move {
+                start.wait().await;
+                for _ in 0..release_delay {
+                    tokio::task::yield_now().await;
+                }
+                gateway.release(1, user, &oid(user)).await.expect("release")
+            }
+        });
+        let (claim, release) = (
+            claiming.await.expect("claim task"),
+            releasing.await.expect("release task"),
+        );
         // Claimed <=> recorded: an order is either sold (and the 503 turned into 202) or
         // withdrawn (and dropped by the worker), never both, never neither.
+        match (claim, release) {
+            (Claim::Record, Release::Claimed) => claim_won += 1,
+            (Claim::Withdrawn, Release::Withdrawn) => release_won += 1,
+            other => panic!("round {user} settled twice or not at all: {other:?}"),
+        }
+        // And for good: a redelivered message and a retried release see the same outcome.
+        let again = worker.claim(1, &[(user, &oid(user))]).await.expect("claim");
+        let released = gateway.release(1, user, &oid(user)).await.expect("release");
+        assert_eq!((again[0], released), (claim, release), "round {user}");
         assert_eq!(
+            f.holders(1).await.contains(&user),
             claim == Claim::Record,
-            release == Release::Claimed,
-            "{claim:?} {release:?}"
+            "round {user}: the unit is held exactly when the order is recorded"
         );
-        sold += usize::from(claim == Claim::Record);
     }
+    eprintln!("claim first: {claim_won}, release first: {release_won}");
+    assert!(
+        claim_won > 0 && release_won > 0,
+        "only one order of arrival happened (claim first {claim_won}, release first {release_won})"
+    );
     assert_eq!(
         f.store.remaining(1).await.expect("remaining"),
-        Some(200 - sold as i64)
+        Some(release_won)
     );
     assert_eq!(
         f.store.holders(1).await.expect("holders"),
-        Some(sold as u64)
+        Some(claim_won as u64)
     );
     f.clean_up().await;
 }

@@ -35,6 +35,10 @@ pub async fn register(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
     {
         return Reply::page(400, "Cannot register", &problem, "/user/register");
     }
+    // Before the slow hash: an account must cost its maker some work when the shop asks.
+    if let Err(reply) = check_register_work(shop, form).await {
+        return reply;
+    }
     let hash = match shop.passwords.hash(password).await {
         Ok(hash) => hash,
         Err(e) => {
@@ -47,15 +51,87 @@ pub async fn register(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
             tracing::info!(user_id = id, "shopper registered");
             Reply::see_other("/user/login")
         }
+        // The page names what the shopper typed (escaped by `Reply::page`).
         Err(DbError::UserNameTaken) => Reply::page(
             409,
             "User name taken",
-            "That user name is already taken; please choose another.",
+            &format!("The user name \u{201c}{user_name}\u{201d} is already taken; please choose another."),
             "/user/register",
         ),
         Err(e) => {
             tracing::error!(error = %e, "could not store a new shopper");
             try_again("We could not register you just now.", "/user/register")
+        }
+    }
+}
+
+/// `GET /user/challenge`: the proof of work a registration needs (`difficulty` 0: none).
+pub fn register_challenge(shop: &Shop) -> Reply {
+    let bits = shop.room.settings().register_difficulty;
+    let c = shop.room.key().issue(
+        REGISTER_SCOPE,
+        0,
+        now_unix() + crate::room::CHALLENGE_SECS,
+        bits,
+    );
+    Reply::json(
+        200,
+        serde_json::json!({
+            "challenge": c.text,
+            "difficulty": bits,
+            "expiresIn": crate::room::CHALLENGE_SECS,
+        }),
+    )
+}
+
+/// The scope of registration challenges (a product's line is `q<id>`).
+const REGISTER_SCOPE: &str = "reg";
+
+/// With `register_pow_difficulty` on, the form must carry a solved, unused `challenge` from
+/// `GET /user/challenge` and its `nonce`.
+async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
+    let bits = shop.room.settings().register_difficulty;
+    if bits == 0 {
+        return Ok(());
+    }
+    let refused = || {
+        Reply::page(
+            400,
+            "Cannot register",
+            "The registration check did not pass; reload the page and try again.",
+            "/user/register",
+        )
+    };
+    let now_ms = flashsale_core::domain::now_unix_ms();
+    let checked = shop
+        .room
+        .key()
+        .verify(
+            form.get("challenge"),
+            form.get("nonce"),
+            REGISTER_SCOPE,
+            0,
+            now_ms / 1000,
+            bits,
+        )
+        .map_err(|_| refused())?;
+    let ttl_ms = u64::try_from((checked.expires * 1000 - now_ms).max(1000)).unwrap_or(1000);
+    match shop
+        .room
+        .store()
+        .use_challenge(&checked.id, ttl_ms, now_ms)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a registration challenge");
+            Err(Reply::page(
+                503,
+                "Try again",
+                "We could not register you just now.",
+                "/user/register",
+            ))
         }
     }
 }
@@ -123,6 +199,7 @@ pub async fn logout(shop: &Shop, token: Option<Token>, everywhere: bool) -> Repl
     Reply::see_other("/")
         .header("Set-Cookie", session_cookie(shop, "uid", "", 0))
         .header("Set-Cookie", session_cookie(shop, "sign", "", 0))
+        .header("Set-Cookie", owner_cookie("", 0))
 }
 
 /// A signed-in shopper changes their password (`password`, `newPassword`): every other session
@@ -230,31 +307,51 @@ fn everything_until_now(shop: &Shop, uid: i64) -> Revocation {
 }
 
 /// `reply` with fresh `uid` and `sign` cookies for `uid`, expiring after any "log out
-/// everywhere" of theirs that this node knows of.
+/// everywhere" of theirs that this node knows of; on a ring also the `owner` hint.
 fn signed_in(shop: &Shop, reply: Reply, uid: i64) -> Reply {
     let ttl = shop.session_ttl.as_secs();
     let now = now_unix();
     let expires = (now + ttl as i64).max(shop.sessions.min_expiry(uid));
     let max_age = u64::try_from(expires - now).unwrap_or(ttl);
     let token = shop.codec.issue(uid, expires);
-    reply
+    let mut reply = reply
         .header(
             "Set-Cookie",
             session_cookie(shop, "uid", &uid.to_string(), max_age),
         )
-        .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age))
+        .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age));
+    if shop.cluster.is_ring() {
+        let owner = shop.cluster.owner_name(uid);
+        reply = reply.header("Set-Cookie", owner_cookie(&owner, max_age));
+    }
+    reply
 }
 
 fn session_cookie(shop: &Shop, name: &str, value: &str, max_age: u64) -> String {
+    build_cookie(name, value, max_age, shop.cookie_secure)
+}
+
+fn build_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String {
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
     Cookie::build((name, value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(shop.cookie_secure)
+        .secure(secure)
         .max_age(cookie::time::Duration::seconds(max_age))
         .build()
         .to_string()
+}
+
+/// The name of the cookie naming the shopper's owner node, for a proxy in front of the ring
+/// (deploy/nginx.conf routes each Buy on it, saving the hop between gateways). A hint only:
+/// a wrong or forged value costs the shopper one forward, nothing else.
+pub const OWNER_COOKIE: &str = "owner";
+
+/// `owner=<member name>`, set at login and whenever a node decides a request whose cookie
+/// names another node (the ring changed). Never `Secure`-only: it carries no secret.
+pub fn owner_cookie(member: &str, max_age: u64) -> String {
+    build_cookie(OWNER_COOKIE, member, max_age, false)
 }
 
 fn too_many(wait: Duration, back: &str) -> Reply {

@@ -87,6 +87,19 @@ impl Cluster {
         }
     }
 
+    /// The member name of the node that decides `user_id`'s requests.
+    pub fn owner_name(&self, user_id: i64) -> String {
+        match self.owner(user_id) {
+            Owner::Me => self.me.clone(),
+            Owner::Peer(peer) => peer,
+        }
+    }
+
+    /// Whether other nodes share the shoppers (a ring of more than one member).
+    pub fn is_ring(&self) -> bool {
+        self.ring().nodes().len() > 1
+    }
+
     /// This node's member name (also its address).
     pub fn me(&self) -> &str {
         &self.me

@@ -132,17 +132,48 @@ mod tests {
 
     #[test]
     fn concurrent_clicks_of_one_shopper_let_exactly_one_through() {
-        let c = std::sync::Arc::new(Cooldown::new(Duration::from_secs(10), 100));
+        const THREADS: usize = 8;
+        const ROUNDS: usize = 2_000;
+        let c = Cooldown::new(Duration::from_secs(10), ROUNDS * 2);
         let now = Instant::now();
-        let passed: usize = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..16)
+        // All threads click shopper `round` at once: the barrier releases them together,
+        // so the check and the stamp of several threads genuinely overlap.
+        let start = std::sync::Barrier::new(THREADS);
+        let wins: Vec<Vec<usize>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
                 .map(|_| {
-                    let c = c.clone();
-                    s.spawn(move || c.try_start(42, now).is_ok() as usize)
+                    s.spawn(|| {
+                        (0..ROUNDS)
+                            .filter(|round| {
+                                start.wait();
+                                c.try_start(*round as i64, now).is_ok()
+                            })
+                            .collect::<Vec<_>>()
+                    })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a clicking thread panicked"))
+                .collect()
         });
-        assert_eq!(passed, 1);
+        // Who passed in each round.
+        let mut passed = vec![Vec::new(); ROUNDS];
+        for (thread, rounds) in wins.iter().enumerate() {
+            for round in rounds {
+                passed[*round].push(thread);
+            }
+        }
+        let mut winners = std::collections::HashSet::new();
+        for (round, threads) in passed.iter().enumerate() {
+            assert_eq!(
+                threads.len(),
+                1,
+                "round {round}: threads {threads:?} passed"
+            );
+            winners.insert(threads[0]);
+        }
+        // The race was real: the click that wins is not always the same thread's.
+        assert!(winners.len() > 1, "thread {winners:?} won every round");
     }
 }

@@ -6,6 +6,7 @@ use crate::buy::{buy, BuyOutcome};
 use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{client_ip, cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
+use crate::room::refusal;
 use crate::sessions::Standing;
 use crate::shop::Shop;
 use crate::static_files::Conditions;
@@ -78,6 +79,8 @@ impl Gateway {
             p if method == Method::POST && p.starts_with("/user/") => {
                 return self.user_post(session, p).await.into();
             }
+            "/user/challenge" if read_only => accounts::register_challenge(&self.shop),
+            p if p.starts_with("/queue/") => return self.queue(session, p, &method).await,
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
                 Ok(token) => {
                     let uid = token.uid;
@@ -132,9 +135,9 @@ impl Gateway {
         }
     }
 
-    /// The shopper behind the request: a valid, unrevoked `sign` token whose uid matches the
-    /// `uid` cookie. Otherwise the answer: 401, or 503 when revocations cannot be read lately.
-    fn shopper(&self, session: &Session) -> Result<Token, Reply> {
+    /// A `sign` token that verifies and whose uid matches the `uid` cookie (revocation not
+    /// checked: see [`Gateway::shopper`]).
+    fn verified_token(&self, session: &Session) -> Option<Token> {
         let headers = &session.req_header().headers;
         let mut uid_cookie = None;
         let mut sign = None;
@@ -143,10 +146,14 @@ impl Gateway {
             uid_cookie = uid_cookie.or_else(|| cookie(text, "uid"));
             sign = sign.or_else(|| cookie(text, "sign"));
         }
-        let token = sign
-            .and_then(|sign| self.shop.codec.verify_token(sign, now_unix()).ok())
+        sign.and_then(|sign| self.shop.codec.verify_token(sign, now_unix()).ok())
             .filter(|token| uid_cookie.and_then(|u| u.parse::<i64>().ok()) == Some(token.uid))
-            .ok_or_else(unauthorized)?;
+    }
+
+    /// The shopper behind the request: a valid, unrevoked `sign` token whose uid matches the
+    /// `uid` cookie. Otherwise the answer: 401, or 503 when revocations cannot be read lately.
+    fn shopper(&self, session: &Session) -> Result<Token, Reply> {
+        let token = self.verified_token(session).ok_or_else(unauthorized)?;
         match self.shop.sessions.standing(&token, now_unix_ms()) {
             Standing::Valid => Ok(token),
             Standing::Revoked => Err(unauthorized()),
@@ -198,6 +205,7 @@ impl Gateway {
         if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
             return elsewhere;
         }
+        let owner_cookie = self.owner_cookie_if_stale(session);
         let outcome = buy(&self.shop, uid, product_id, Instant::now()).await;
         let status = outcome.status();
         let reply = match outcome {
@@ -216,7 +224,135 @@ impl Gateway {
                 Reply::json(status, json!({"result": other.result()})).result_word(other.result())
             }
         };
+        match owner_cookie {
+            Some(cookie) => reply.header("Set-Cookie", cookie).into(),
+            None => reply.into(),
+        }
+    }
+
+    /// On a ring, the `owner` cookie naming this node, when the request's names another (or
+    /// none): the proxy in front then sends this shopper's next Buy here directly.
+    fn owner_cookie_if_stale(&self, session: &Session) -> Option<String> {
+        let cluster = &self.shop.cluster;
+        if !cluster.is_ring() {
+            return None;
+        }
+        let named = session
+            .req_header()
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|text| cookie(text, accounts::OWNER_COOKIE));
+        (named != Some(cluster.me()))
+            .then(|| accounts::owner_cookie(cluster.me(), self.shop.session_ttl.as_secs()))
+    }
+
+    /// `GET /queue/{id}/challenge` (answered by any node: a challenge is signed, not stored),
+    /// `POST /queue/{id}/join` and `GET /queue/{id}/status` (decided by the shopper's owner,
+    /// which caches their place).
+    async fn queue(&self, session: &mut Session, path: &str, method: &Method) -> Route {
+        let Some((product_id, action)) = queue_path(path) else {
+            return Reply::text(404, "not found").into();
+        };
+        let read_only = *method == Method::GET || *method == Method::HEAD;
+        match action {
+            "challenge" | "status" if !read_only => {
+                return Reply::json(405, json!({"result": "method_not_allowed"}))
+                    .header("Allow", "GET, HEAD")
+                    .into()
+            }
+            "join" if *method != Method::POST => {
+                return Reply::json(405, json!({"result": "method_not_allowed"}))
+                    .header("Allow", "POST")
+                    .into()
+            }
+            "challenge" | "status" | "join" => {}
+            _ => return Reply::text(404, "not found").into(),
+        }
+        let joining = action == "join";
+        let uid = match self.shopper(session) {
+            Ok(token) => Some(token.uid),
+            // Revocations unreadable: a challenge is harmless (the join it is for needs the
+            // store, and checks again); anything else answers 503, as a Buy does.
+            Err(refused) if refused.status == 503 && action == "challenge" => {
+                self.verified_token(session).map(|t| t.uid)
+            }
+            Err(refused) if refused.status == 503 => return refused.into(),
+            Err(_) => None,
+        };
+        if let Some(uid) = uid.filter(|_| action != "challenge") {
+            // Before the body is read: a forwarded join carries its form to the owner.
+            if let Err(elsewhere) = self.decided_here(session, uid, path) {
+                if let Route::Forward(_) = elsewhere {
+                    self.shop.metrics.forwarded();
+                }
+                return elsewhere;
+            }
+        }
+        let form = if joining {
+            match read_form(session).await {
+                Ok(form) => form,
+                Err(reply) => return reply.into(),
+            }
+        } else {
+            Form::parse(b"")
+        };
+        let reply = self.queue_decided(uid, product_id, action, &form).await;
+        if joining {
+            self.shop.metrics.join(if reply.status == 200 {
+                "joined"
+            } else {
+                reply.result()
+            });
+        }
         reply.into()
+    }
+
+    async fn queue_decided(
+        &self,
+        uid: Option<i64>,
+        product_id: i64,
+        action: &str,
+        form: &Form,
+    ) -> Reply {
+        let Some(uid) = uid else {
+            return unauthorized();
+        };
+        let Some(product) = self.shop.catalog.get(product_id).filter(|p| p.queue) else {
+            return refusal(404, "no_waiting_room");
+        };
+        let room = &self.shop.room;
+        let now_ms = now_unix_ms();
+        match action {
+            "challenge" => {
+                self.shop.metrics.challenge_issued();
+                Reply::json(200, room.challenge(product_id, uid, now_ms / 1000))
+            }
+            "join" => {
+                match room
+                    .join(
+                        &self.shop,
+                        &product,
+                        uid,
+                        form.get("challenge"),
+                        form.get("nonce"),
+                        now_ms,
+                    )
+                    .await
+                {
+                    Ok(status) => Reply::json(200, status.json()),
+                    Err(reply) => reply,
+                }
+            }
+            _ => {
+                let sold_out = self.shop.catalog.is_sold_out(product_id);
+                match room.status(&product, uid, now_ms, sold_out).await {
+                    Some(status) => Reply::json(200, status.json()),
+                    None => refusal(503, "unavailable"),
+                }
+            }
+        }
     }
 
     async fn stock(&self, id: &str) -> Reply {
@@ -268,6 +404,13 @@ fn hostname(authority: &str) -> &str {
 
 fn unauthorized() -> Reply {
     Reply::json(401, json!({"result": "unauthorized"})).result_word("unauthorized")
+}
+
+/// `/queue/{id}/{action}` -> (id, action).
+fn queue_path(path: &str) -> Option<(i64, &str)> {
+    let rest = path.strip_prefix("/queue/")?;
+    let (id, action) = rest.split_once('/')?;
+    Some((parse_id(id)?, action))
 }
 
 /// A positive decimal id, nothing else (no sign, no spaces, no overflow).

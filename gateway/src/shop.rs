@@ -7,6 +7,7 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::orders::PendingOrders;
 use crate::password::Passwords;
+use crate::room::{Room, RoomParts};
 use crate::sessions::Sessions;
 use crate::static_files::StaticFiles;
 use crate::throttle::{Limits, Throttle};
@@ -37,6 +38,7 @@ pub struct Shop {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether cookies carry `Secure` (the shop is reached over HTTPS).
     pub cookie_secure: bool,
+    pub room: Room,
 }
 
 /// What a [`Shop`] is built from.
@@ -56,6 +58,8 @@ pub struct ShopParts {
     pub limits: Limits,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cookie_secure: bool,
+    /// The waiting rooms' store (where the stock lives), challenge key and settings.
+    pub room: RoomParts,
 }
 
 impl Shop {
@@ -79,6 +83,7 @@ impl Shop {
             throttle: Throttle::new(parts.limits),
             trusted_proxies: parts.trusted_proxies,
             cookie_secure: parts.cookie_secure,
+            room: Room::new(parts.room),
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
         shop.sessions

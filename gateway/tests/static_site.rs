@@ -19,6 +19,8 @@ fn product(id: i64, name: &str) -> Product {
         description: format!("About {name}. ").repeat(50),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 

@@ -55,6 +55,8 @@ pub struct DrainStats {
     pub withdrawn: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub batches: AtomicU64,
+    /// Batches given back because the database or the stock store could not be reached.
+    pub outages: AtomicU64,
     /// The same, with latency and retries, for Prometheus.
     pub metrics: crate::metrics::WorkerMetrics,
 }
@@ -74,6 +76,9 @@ impl DrainStats {
     }
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
+    }
+    pub fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Relaxed)
     }
 }
 
@@ -149,8 +154,15 @@ pub async fn drain(
         }
         match drainer.record(&batch.orders).await {
             Ok(()) => {
+                let orders = batch.orders.len();
                 drainer.ack(batch).await;
                 backoff = Duration::from_millis(50);
+                if *stop.borrow() {
+                    tracing::info!(
+                        orders,
+                        "finished the batch in flight after the stop request"
+                    );
+                }
             }
             Err(Failure::Rejected(error)) if db.ping().await => {
                 tracing::warn!(%error, "the database refused a batch; recording its orders one by one");
@@ -163,6 +175,7 @@ pub async fn drain(
                     "could not record a batch of orders; it stays on the queue"
                 );
                 drainer.give_back(batch).await;
+                stats.outages.fetch_add(1, Ordering::Relaxed);
                 pause(&mut stop, backoff).await;
                 backoff = (backoff * 2).min(options.max_backoff);
             }
@@ -362,6 +375,8 @@ mod tests {
                 description: String::new(),
                 sale_start: None,
                 sale_end: None,
+                queue: false,
+                admit_per_second: 100,
             })
             .await
             .expect("insert");

@@ -198,6 +198,8 @@ mod tests {
             description: "First.\n\nSecond\nline.".into(),
             sale_start: None,
             sale_end: None,
+            queue: false,
+            admit_per_second: 100,
         }
     }
 

@@ -11,6 +11,7 @@ macro_rules! say {
 
 mod admin;
 mod audit;
+mod backup;
 mod gateway;
 pub mod logging;
 mod migrate;
@@ -69,6 +70,10 @@ pub enum Command {
     /// Check that the database, the stock store and the queue add up, per product; exits
     /// non-zero when they do not. Run it when the shop is quiet.
     Audit,
+    /// Write a consistent copy of the SQLite database to FILE while the shop runs (restore:
+    /// stop the shop, put the copy in place of the database file, start it; see the README).
+    /// For MySQL/MariaDB use mariadb-dump --single-transaction or mariabackup.
+    Backup(backup::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -85,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Admin => admin::run(&config).await,
             Command::Migrate => migrate::run(&config).await,
             Command::Audit => audit::run(&config).await,
+            Command::Backup(args) => backup::run(&config, args).await,
         }
     })
 }

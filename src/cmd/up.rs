@@ -9,6 +9,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         config,
         stack.db.clone(),
         stack.stock.clone(),
+        stack.room.clone(),
         stack.after_publish(),
     )
     .await

@@ -9,25 +9,30 @@ const GATEWAY_ONLY: Parts = Parts {
     worker: false,
 };
 
-fn spawn_worker(shop: &RealShop) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .arg("worker")
-        .envs(shop.env())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start a worker process")
+fn spawn_worker(shop: &RealShop) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("worker")
+            .envs(shop.env())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start a worker process"),
+    )
 }
 
-/// A fresh worker process drains what is left; then the database holds exactly `accepted`.
+/// A fresh worker process drains what is left; then the database holds exactly `accepted`,
+/// and the audit adds up.
 async fn drain_the_rest(shop: &RealShop, accepted: &HashSet<i64>) {
     let mut worker = spawn_worker(shop);
     let orders = shop
         .wait_for_orders(accepted, Duration::from_secs(60))
         .await;
+    assert_orders_are(&orders, accepted);
+    shop.wait_for_consistent_audit(Duration::from_secs(30))
+        .await;
     let _ = worker.kill();
     let _ = worker.wait();
-    assert_orders_are(&orders, accepted);
 }
 
 fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSet<i64>) {
@@ -43,7 +48,7 @@ fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSe
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
     let _turn = crate::util::storm_turn().await;
-    let mut shop = RealShop::start(6_000, GATEWAY_ONLY).await;
+    let shop = RealShop::start(6_000, GATEWAY_ONLY).await;
     // A 503 is allowed (a loaded machine can time out on Redis); what is checked is that the
     // accepted orders, whatever they are, all end in the database once.
     let (accepted, _) = shop.buy_all(1..=5_000).await;
@@ -77,23 +82,41 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
         .expect("get")
         .expect("exists");
     assert_eq!(product.stock, 6_000 - accepted.len() as i64);
-
-    shop.stop().await;
-    let report = shop.audit().await;
-    assert!(report.consistent(), "{report}");
     shop.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservation_for_503() {
     let _turn = crate::util::storm_turn().await;
-    let shop = RealShop::start(5_000, Parts::ALL).await;
+    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
+    let shop = RealShop::start_with(&[5_000], Parts::ALL, |c| {
+        c.metrics_listen = Some(metrics.clone());
+    })
+    .await;
     let (first, _) = shop.buy_all(1..=300).await;
+    // The broker's answers are held back: publishes reach it, their confirms do not come
+    // back. Once many are known to be awaiting confirms, the broker is cut off: these are
+    // orders the broker has, whose shoppers are answered 503.
+    shop.proxies.amqp.silence_replies();
     let cutter = async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        shop.proxies.amqp.cut();
+        let client = reqwest::Client::new();
+        // Within the publishes' 2 s confirm deadline.
+        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+        loop {
+            let in_flight = publishes_in_flight(&client, &metrics).await;
+            if in_flight >= 20 {
+                shop.proxies.amqp.cut();
+                return in_flight;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {in_flight} publishes awaiting confirms"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     };
-    let ((during, unavailable), ()) = tokio::join!(shop.buy_all(301..=900), cutter);
+    let ((during, unavailable), in_flight_at_cut) = tokio::join!(shop.buy_all(301..=900), cutter);
+    eprintln!("{in_flight_at_cut} publishes awaiting confirms at the cut");
     // While the broker is unreachable every Buy is 503, and reserves nothing.
     let (while_cut, unavailable_cut) = shop.buy_all(901..=1_000).await;
     assert!(
@@ -140,14 +163,71 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
         unavailable.len() + unavailable_cut.len()
     );
 
+    // The broker did have orders answered 503 (their confirms were lost in the cut): the
+    // worker found them withdrawn and dropped them.
+    let stats = &shop.stack.as_ref().expect("running").worker_stats;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.withdrawn() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no withdrawn order reached the worker: the cut hit no publish in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "{} withdrawn orders dropped by the worker",
+        stats.withdrawn()
+    );
+
     let report = shop.audit().await;
     assert!(report.consistent(), "{report}");
     shop.cleanup().await;
 }
 
+/// A child process killed when the test ends, also when it failed.
+struct KillOnDrop(Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The gateway's gauge of publishes awaiting the broker's confirm.
+async fn publishes_in_flight(client: &reqwest::Client, metrics: &str) -> u64 {
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("flashsale_publishes_in_flight "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the in-flight gauge")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() {
-    let shop = RealShop::start(100, Parts::ALL).await;
+    // A short cooldown, so shopper 1 can click again soon (the store, not the cooldown,
+    // must stop their second unit).
+    let shop = RealShop::start_with(&[100], Parts::ALL, |c| c.cooldown_secs = 1).await;
     let client = reqwest::Client::new();
     assert_eq!(shop.buy(&client, 1).await, (202, "queued".to_string()));
 
@@ -180,10 +260,22 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let healed = healed.expect("the shop did not recover after Redis came back");
-    tokio::time::sleep(Duration::from_secs(11)).await; // shopper 1's cooldown
+    // Once shopper 1's cooldown has run out, the store says they have their unit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let (status, result) = shop.buy(&client, 1).await;
+        if status != 429 {
+            break (status, result);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shopper 1 stays too fast"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
-        shop.buy(&client, 1).await.0,
-        409,
+        second,
+        (409, "already_bought".to_string()),
         "shopper 1 could buy again after the reload"
     );
 
@@ -196,6 +288,67 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
     shop.cleanup().await;
 }
 
+/// Redis goes away between the reservation and the publish: 30 Buys have reserved their unit
+/// and are publishing (the broker's confirms held back, the gateway's gauge says all 30 are
+/// in flight) when Redis is cut; then the confirms arrive. Those 30 are 202s, and the worker
+/// must hold on to them while it cannot claim them in Redis, and record each once after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
+    // Its 30 publishes must all be in flight within the broker's confirm deadline: no storm
+    // of another test may slow the gateway down meanwhile.
+    let _turn = crate::util::storm_turn().await;
+    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
+    let shop = RealShop::start_with(&[100], Parts::ALL, |c| {
+        c.metrics_listen = Some(metrics.clone());
+    })
+    .await;
+    let client = reqwest::Client::new();
+    shop.proxies.amqp.silence_replies();
+    let cutter = async {
+        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+        while publishes_in_flight(&client, &metrics).await < 30 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the 30 Buys are not all publishing"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shop.proxies.redis.cut();
+        shop.proxies
+            .redis
+            .wait_until_closed(Duration::from_secs(1))
+            .await;
+        shop.proxies.amqp.restore();
+    };
+    let ((accepted, unavailable), ()) = tokio::join!(shop.buy_all(1..=30), cutter);
+    assert!(unavailable.is_empty(), "{} answered 503", unavailable.len());
+    assert_eq!(accepted.len(), 30);
+
+    // While Redis is away: Buys reserve nothing, and the worker holds the 50 orders back.
+    let (during, _) = shop.buy_all(51..=55).await;
+    assert!(during.is_empty(), "accepted without a stock store");
+    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.outages() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never tried to claim"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shop.recorded().await, 0);
+
+    shop.proxies.redis.restore();
+    let orders = shop
+        .wait_for_orders(&accepted, Duration::from_secs(30))
+        .await;
+    assert_orders_are(&orders, &accepted);
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    assert_eq!(report.products[0].store_reserved, Some(30), "{report}");
+    shop.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_cut_while_orders_queue_up_then_everything_drains() {
     let shop = RealShop::start(1_000, Parts::ALL).await;
@@ -204,7 +357,16 @@ async fn database_cut_while_orders_queue_up_then_everything_drains() {
     // The Buy path never touches the database.
     assert!(unavailable.is_empty());
     assert_eq!(accepted.len(), 500);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The worker has taken orders, failed to reach the database and given them back, twice.
+    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.outages() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never tried the database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(shop.recorded().await, 0);
 
     shop.proxies.mysql.restore();
@@ -265,40 +427,126 @@ async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason()
     shop.cleanup().await;
 }
 
+/// SIGTERM lands while the worker certainly holds a batch: a transaction of the test's holds
+/// the product's row, so the worker's batch waits inside its transaction until the test lets
+/// go. The worker must finish that batch (and take no other), then exit cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
+    use sqlx::{Connection, Row};
+    let _turn = crate::util::storm_turn().await;
     let shop = RealShop::start(6_000, GATEWAY_ONLY).await;
-    let (accepted, _) = shop.buy_all(1..=5_000).await;
-    let mut worker = spawn_worker(&shop);
-    // Let it start draining, then ask it to stop.
-    for _ in 0..100 {
-        if shop.recorded().await > 0 {
+    let (accepted, _) = shop.buy_all(1..=500).await;
+    let url = format!("mysql://root@127.0.0.1:3306/{}", shop.database_name());
+    let mut holder = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    let mut watcher = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    let mut lock = holder.begin().await.expect("begin");
+    sqlx::query("SELECT stock FROM products WHERE id = ? FOR UPDATE")
+        .bind(shop.product_id)
+        .fetch_one(&mut *lock)
+        .await
+        .expect("lock the product's row");
+
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("worker.log");
+    let mut worker = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("worker")
+            .envs(shop.env())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start a worker process"),
+    );
+    // The log's lines without their colours.
+    let logged = |needle: &str| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut plain = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|c| *c == 'm');
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    };
+
+    // The worker's batch is in its transaction, waiting for the row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE DB = ? AND INFO LIKE 'UPDATE products%'",
+        )
+        .bind(shop.database_name())
+        .fetch_one(&mut watcher)
+        .await
+        .expect("processlist")
+        .try_get(0)
+        .expect("count");
+        if waiting > 0 {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started a batch"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(shop.recorded().await, 0);
+
     let term = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
         .expect("kill -TERM");
     assert!(term.success());
+    // It took the signal, and is still held by its batch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while logged("finishing the batch in flight").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        worker.try_wait().expect("wait").is_none(),
+        "the worker exited without its batch"
+    );
+    lock.rollback().await.expect("let go of the row");
+
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = worker.try_wait().expect("wait") {
             break status;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the worker ignored SIGTERM"
+            started.elapsed() < Duration::from_secs(30),
+            "the worker did not exit after its batch"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "the worker exited with {status}");
-    assert!(
-        shop.recorded().await < accepted.len(),
-        "it drained everything before the signal: make the test harder"
-    );
+    // Exactly the batch it held was recorded: nothing dropped, nothing more taken.
+    let finished = logged("finished the batch in flight after the stop request")
+        .expect("the worker says it finished its batch");
+    let orders: usize = finished
+        .split("orders=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no order count in {finished:?}"));
+    assert!(orders > 0, "{finished}");
+    assert_eq!(shop.recorded().await, orders, "{finished}");
+    assert!(orders < accepted.len(), "it drained everything");
     // What it left is still on the queue: a new worker drains it, once.
     drain_the_rest(&shop, &accepted).await;
+    let _ = watcher.close().await;
+    let _ = holder.close().await;
     shop.cleanup().await;
 }

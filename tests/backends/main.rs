@@ -15,3 +15,11 @@ mod cluster;
 mod worker_metrics;
 // Revoked sessions while Redis is cut.
 mod sessions;
+// `flashsale up` on the real services SIGKILLed mid-storm.
+mod crash;
+// `flashsale audit` on books made inconsistent by hand.
+mod audit;
+// Three workers competing for one queue, one killed again and again, the database cut.
+mod competing;
+// The waiting room on Redis and a ring of three: the draw, admission at the rate, faults.
+mod room;

@@ -74,3 +74,66 @@ async fn storm_through_redis_rabbitmq_and_mariadb_sells_exactly_the_stock() {
     assert!(report.consistent(), "{report}");
     Arc::into_inner(shop).expect("sole owner").cleanup().await;
 }
+
+/// With the cooldown out of the way, a storm of simultaneous clicks per shopper reaches the
+/// stock store's own rule: one unit per shopper, whatever the cooldown does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_clicks_of_one_shopper_get_one_unit_without_the_cooldown() {
+    let _turn = crate::util::storm_turn().await;
+    const SHOPPERS: i64 = 50;
+    const CLICKS: usize = 8;
+    let shop = Arc::new(RealShop::start_with(&[1_000], Parts::ALL, |c| c.cooldown_secs = 0).await);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let start = Arc::new(tokio::sync::Barrier::new(SHOPPERS as usize * CLICKS));
+    let mut clicks = Vec::new();
+    for uid in 1..=SHOPPERS {
+        for _ in 0..CLICKS {
+            let (shop, client, start) = (shop.clone(), client.clone(), start.clone());
+            clicks.push(tokio::spawn(async move {
+                start.wait().await;
+                (uid, shop.buy(&client, uid).await)
+            }));
+        }
+    }
+    let mut per_shopper: HashMap<i64, HashMap<String, usize>> = HashMap::new();
+    for click in clicks {
+        let (uid, (status, result)) = click.await.expect("click");
+        assert!(
+            matches!(
+                (status, result.as_str()),
+                (202, "queued") | (409, "already_bought") | (503, "unavailable")
+            ),
+            "unexpected answer {status} {result}"
+        );
+        *per_shopper
+            .entry(uid)
+            .or_default()
+            .entry(result)
+            .or_default() += 1;
+    }
+    let mut winners = HashSet::new();
+    let mut refused = 0;
+    for (uid, answers) in &per_shopper {
+        let queued = answers.get("queued").copied().unwrap_or(0);
+        assert!(queued <= 1, "shopper {uid} got {queued} units: {answers:?}");
+        if queued == 1 {
+            winners.insert(*uid);
+        }
+        refused += answers.get("already_bought").copied().unwrap_or(0);
+    }
+    // The store's rule was what answered: the cooldown let every click through.
+    assert!(refused > 0, "no click reached the one-per-shopper rule");
+    assert!(winners.len() as i64 >= SHOPPERS - 5, "{per_shopper:?}");
+    let orders = shop
+        .wait_for_orders(&winners, Duration::from_secs(30))
+        .await;
+    let buyers: HashSet<i64> = orders.iter().map(|o| o.user_id).collect();
+    assert_eq!(orders.len(), winners.len());
+    assert_eq!(buyers, winners);
+    let report = shop.audit().await;
+    assert!(report.consistent(), "{report}");
+    Arc::into_inner(shop).expect("sole owner").cleanup().await;
+}

@@ -38,6 +38,8 @@ pub fn product(stock: i64) -> NewProduct {
         description: String::new(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
@@ -51,6 +53,16 @@ impl RealShop {
     /// Products with the given stocks, and the config adjusted before the shop starts.
     pub async fn start_with(
         stocks: &[i64],
+        parts: Parts,
+        adjust: impl FnOnce(&mut Config),
+    ) -> RealShop {
+        let products: Vec<NewProduct> = stocks.iter().map(|s| product(*s)).collect();
+        Self::start_products(&products, parts, adjust).await
+    }
+
+    /// `products`, and the config adjusted before the shop starts.
+    pub async fn start_products(
+        products: &[NewProduct],
         parts: Parts,
         adjust: impl FnOnce(&mut Config),
     ) -> RealShop {
@@ -87,8 +99,8 @@ impl RealShop {
         let db = Db::connect(&database.url).await.expect("connect");
         db.migrate().await.expect("migrate");
         let mut product_ids = Vec::new();
-        for stock in stocks {
-            product_ids.push(db.insert_product(&product(*stock)).await.expect("product"));
+        for p in products {
+            product_ids.push(db.insert_product(p).await.expect("product"));
         }
         let stack = Stack::start_parts(&config, parts)
             .await
@@ -143,15 +155,29 @@ impl RealShop {
         &self,
         shoppers: impl Iterator<Item = i64>,
     ) -> (HashSet<i64>, HashSet<i64>) {
+        self.buy_all_via(&[self.url()], shoppers).await
+    }
+
+    /// [`RealShop::buy_all`] spread over several gateways (`http://host:port` each), shopper
+    /// `uid` at gateway `uid % n`.
+    pub async fn buy_all_via(
+        &self,
+        gateways: &[String],
+        shoppers: impl Iterator<Item = i64>,
+    ) -> (HashSet<i64>, HashSet<i64>) {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(128)
             .build()
             .expect("client");
-        let url = format!("{}/getOne?productID={}", self.url(), self.product_id);
+        let urls: Vec<String> = gateways
+            .iter()
+            .map(|g| format!("{g}/getOne?productID={}", self.product_id))
+            .collect();
         let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
         let clicks: Vec<_> = shoppers
             .map(|uid| {
-                let req = client.post(&url).header("Cookie", self.cookie(uid));
+                let url = &urls[uid.rem_euclid(urls.len() as i64) as usize];
+                let req = client.post(url).header("Cookie", self.cookie(uid));
                 let in_flight = in_flight.clone();
                 tokio::spawn(async move {
                     let _permit = in_flight.acquire_owned().await.expect("semaphore open");
@@ -219,6 +245,21 @@ impl RealShop {
             .expect("audit")
     }
 
+    /// Waits until the audit adds up, with the workers still running: a batch committed by a
+    /// worker that died before its ack comes back once more (as duplicates), and the books add
+    /// up once a worker has taken it. Fails with the last report after `within`.
+    pub async fn wait_for_consistent_audit(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let report = self.audit().await;
+            if report.consistent() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{report}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The whole config as environment variables, for a `flashsale` child process.
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.config;
@@ -234,6 +275,18 @@ impl RealShop {
             ),
             ("FLASHSALE_WORKER_BATCH".into(), c.worker_batch.to_string()),
             ("FLASHSALE_WORKER_PREFETCH".into(), "1000".into()),
+            (
+                "FLASHSALE_QUEUE_POW_DIFFICULTY".into(),
+                c.queue_pow_difficulty.to_string(),
+            ),
+            (
+                "FLASHSALE_QUEUE_PASS_SECS".into(),
+                c.queue_pass_secs.to_string(),
+            ),
+            (
+                "FLASHSALE_QUEUE_PREQUEUE_SECS".into(),
+                c.queue_prequeue_secs.to_string(),
+            ),
             (
                 "FLASHSALE_COOKIE_SECRET".into(),
                 c.cookie_secret.clone().unwrap_or_default(),

@@ -16,6 +16,7 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
         &config,
         shop.db().clone(),
         shop.stack.stock.clone(),
+        shop.stack.room.clone(),
         shop.stack.after_publish(),
     )
     .await

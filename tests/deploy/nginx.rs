@@ -1,8 +1,9 @@
 //! Debian's nginx with `deploy/nginx.conf` in front of a running gateway: the static site as
 //! the gateway serves it, and the dynamic paths answered by the gateway through nginx.
 
-use crate::util::{Nginx, Shop};
+use crate::util::{Nginx, Ring, Shop};
 use flashsale_testkit::{free_port, TcpProxy};
+use reqwest::cookie::CookieStore;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Response};
 use std::path::Path;
@@ -580,4 +581,119 @@ async fn finding_10_security_headers_are_the_gateways_on_every_page() {
             );
         }
     }
+}
+
+/// A browser whose cookies the test can also set by hand.
+fn browser_with(jar: &std::sync::Arc<reqwest::cookie::Jar>) -> Client {
+    Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Registers and logs in `name` through `url`.
+async fn signed_in(client: &Client, url: &str, name: &str) {
+    let r = client
+        .post(format!("{url}/user/register"))
+        .form(&[
+            ("nickName", name),
+            ("userName", name),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 303, "register {name}");
+    let r = client
+        .post(format!("{url}/user/login"))
+        .form(&[("userName", name), ("password", "correct horse battery")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303, "log in {name}");
+}
+
+/// With a ring of three gateways behind nginx, each shopper's Buy goes straight to the node
+/// that owns them: the gateways name it in the `owner` cookie and nginx routes on it, so no
+/// Buy takes the second hop between gateways. A stale or forged cookie costs one forward,
+/// and the answer puts the right owner back.
+#[tokio::test]
+async fn behind_nginx_each_buy_goes_straight_to_its_owner() {
+    let ring = Ring::start(1_000).await;
+    let nginx = Nginx::start(&ring.dist, &ring.nodes).await;
+    let buy = format!("{}/getOne?productID={}", nginx.url, ring.product_id);
+    let forwards = "flashsale_forwarded_requests_total";
+    let queued = "flashsale_buy_requests_total{result=\"queued\"}";
+
+    let shoppers = 60;
+    let mut clients = Vec::new();
+    for i in 0..shoppers {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = browser_with(&jar);
+        signed_in(&client, &nginx.url, &format!("owner{i}")).await;
+        clients.push((jar, client));
+    }
+    let before = ring.counter(forwards).await;
+    for (_, client) in &clients {
+        let r = client.post(&buy).send().await.expect("buy");
+        assert_eq!(r.status(), 202);
+    }
+    let forwarded = ring.counter(forwards).await - before;
+    assert_eq!(
+        ring.counter(queued).await,
+        shoppers,
+        "every Buy decided once"
+    );
+    assert_eq!(
+        forwarded, 0,
+        "{forwarded} of {shoppers} Buys took a second hop behind nginx"
+    );
+
+    // A cookie naming another node (the ring changed, or a shopper edited it): that node
+    // forwards once, and the answer names the real owner again.
+    let (jar, client) = &clients[0];
+    let url: reqwest::Url = nginx.url.parse().expect("url");
+    let owner = jar
+        .cookies(&url)
+        .and_then(|h| {
+            h.to_str()
+                .ok()?
+                .split("; ")
+                .find_map(|c| c.strip_prefix("owner=").map(String::from))
+        })
+        .expect("an owner cookie from the login");
+    assert!(ring.nodes.contains(&owner), "{owner} is a ring member");
+    let other = ring
+        .nodes
+        .iter()
+        .find(|n| **n != owner)
+        .expect("another node");
+    jar.add_cookie_str(&format!("owner={other}; Path=/"), &url);
+    let before = ring.counter(forwards).await;
+    let r = client.post(&buy).send().await.expect("buy");
+    assert_eq!(r.status(), 429, "decided by the owner, whose cooldown runs");
+    let reset: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(String::from))
+        .collect();
+    assert!(
+        reset
+            .iter()
+            .any(|c| c.starts_with(&format!("owner={owner};"))),
+        "{reset:?}"
+    );
+    assert_eq!(ring.counter(forwards).await - before, 1);
+    let before = ring.counter(forwards).await;
+    let r = client.post(&buy).send().await.expect("buy");
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        ring.counter(forwards).await - before,
+        0,
+        "straight to the owner again"
+    );
+    drop(nginx);
+    ring.stop().await;
 }

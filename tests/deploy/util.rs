@@ -66,6 +66,8 @@ impl Shop {
                 description: "a phone sold through nginx".into(),
                 sale_start: None,
                 sale_end: None,
+                queue: false,
+                admit_per_second: 100,
             })
             .await
             .expect("insert product");
@@ -79,6 +81,121 @@ impl Shop {
             product_id,
             _dir: dir,
         }
+    }
+}
+
+/// Three gateways in a ring, in this process, on one MariaDB database and one Redis stock
+/// store (each with its own in-process queue and worker), one product on sale.
+pub struct Ring {
+    _stacks: Vec<Stack>,
+    /// Each node's member name, which is also its address.
+    pub nodes: Vec<String>,
+    /// Each node's Prometheus metrics address.
+    pub metrics: Vec<String>,
+    /// The site nginx serves (the first node's render).
+    pub dist: PathBuf,
+    pub product_id: i64,
+    prefix: String,
+    _database: flashsale_testkit::TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl Ring {
+    pub async fn start(stock: i64) -> Ring {
+        flashsale_testkit::require("Redis", "127.0.0.1:6379");
+        let database = flashsale_testkit::mysql_database();
+        let prefix = format!("{}:", flashsale_testkit::unique_name("nginx-ring"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        set_mode(dir.path(), 0o755);
+        let nodes: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let metrics: Vec<String> = (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let cookie_secret = flashsale_core::config::random_secret();
+        let cluster_secret = flashsale_core::config::random_secret();
+        let db = Db::connect(&database.url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        let product_id = db
+            .insert_product(&NewProduct {
+                name: "Phone".into(),
+                stock,
+                price_cents: 19_900,
+                image: "/static/img/phone.svg".into(),
+                description: "a phone sold by a ring behind nginx".into(),
+                sale_start: None,
+                sale_end: None,
+                queue: false,
+                admit_per_second: 100,
+            })
+            .await
+            .expect("insert product");
+        db.close().await;
+        let mut stacks = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let config = Config {
+                database_url: database.url.clone(),
+                stock_url: "redis://127.0.0.1:6379/".into(),
+                stock_prefix: prefix.clone(),
+                dist: dir.path().join(format!("dist{i}")),
+                data_dir: dir.path().join(format!("data{i}")),
+                gateway_listen: node.clone(),
+                metrics_listen: Some(metrics[i].clone()),
+                ring_nodes: nodes.clone(),
+                cluster_secret: Some(cluster_secret.clone()),
+                cookie_secret: Some(cookie_secret.clone()),
+                gateway_threads: 1,
+                // nginx in front names the client; the tests register dozens of shoppers
+                // from this one machine.
+                trusted_proxies: vec!["127.0.0.1".into()],
+                register_per_address: 1_000,
+                ..Config::default()
+            };
+            stacks.push(Stack::start(&config).await.expect("a ring node starts"));
+        }
+        Ring {
+            _stacks: stacks,
+            dist: dir.path().join("dist0"),
+            nodes,
+            metrics,
+            product_id,
+            prefix,
+            _database: database,
+            _dir: dir,
+        }
+    }
+
+    /// Stops every node (their database pools closed), before the database is dropped: an
+    /// open transaction of a worker would make DROP DATABASE wait.
+    pub async fn stop(mut self) {
+        for stack in self._stacks.drain(..) {
+            stack.shutdown().await.expect("a ring node stops");
+        }
+    }
+
+    /// The sum over the ring of the counter `name` (a line `name value` of the metrics).
+    pub async fn counter(&self, name: &str) -> u64 {
+        let mut total = 0;
+        for addr in &self.metrics {
+            let text = reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("metrics text");
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"));
+        }
+        total
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        flashsale_testkit::delete_redis_keys(&self.prefix);
     }
 }
 
@@ -196,6 +313,8 @@ impl Local {
     fn rewrite(&self, conf: &str) -> String {
         let mut out = String::new();
         let mut upstream_written = false;
+        let mut owners_mapped = false;
+        let mut owner_upstreams_written = false;
         for line in conf.lines() {
             if !line.contains(SET_MARK) || line.trim_start().starts_with('#') {
                 out.push_str(line);
@@ -205,7 +324,39 @@ impl Local {
             let indent = &line[..line.len() - line.trim_start().len()];
             let directive = line.split_whitespace().next().unwrap_or("");
             let file = |name: &str| self.dir.join(name).display().to_string();
+            let owner_upstream = |i: usize, g: &String| {
+                let backups: String = (1..self.gateways.len())
+                    .map(|k| {
+                        format!(
+                            " server {} backup;",
+                            self.gateways[(i + k) % self.gateways.len()]
+                        )
+                    })
+                    .collect();
+                format!(
+                    "upstream flashsale_owner{i} {{ server {g} max_fails=3 fail_timeout=5s;{backups} keepalive 32; }}"
+                )
+            };
             let replaced = match directive {
+                // One map line and one upstream per gateway, named as the ring names it.
+                _ if line.contains("SET: owner map") && owners_mapped => vec![],
+                _ if line.contains("SET: owner map") => {
+                    owners_mapped = true;
+                    self.gateways
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| format!("{g} flashsale_owner{i};"))
+                        .collect()
+                }
+                _ if line.contains("SET: owner upstream") && owner_upstreams_written => vec![],
+                _ if line.contains("SET: owner upstream") => {
+                    owner_upstreams_written = true;
+                    self.gateways
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| owner_upstream(i, g))
+                        .collect()
+                }
                 // The workers still run as www-data (when the test runs as root).
                 "user" => vec![line.trim().to_string()],
                 "pid" => vec![format!("pid {};", file("nginx.pid"))],

@@ -150,9 +150,10 @@ async fn bad_form_fields_are_400() {
 async fn taken_user_name_is_409_and_html_is_escaped_in_the_answer() {
     let shop = TestShop::start(&[], 10).await;
     let browser = shop.browser();
+    let name = "<script>alert('carl')</script>";
     let form = [
         ("nickName", "<b>x</b>"),
-        ("userName", "carl"),
+        ("userName", name),
         ("password", "tulip garage 47"),
     ];
     let first = browser
@@ -169,6 +170,18 @@ async fn taken_user_name_is_409_and_html_is_escaped_in_the_answer() {
         .await
         .expect("register");
     assert_eq!(again.status(), 409);
+    assert!(again.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/html"));
+    let page = again.text().await.expect("page");
+    // The answer names the taken user name, as text: escaped, never as markup.
+    assert!(
+        page.contains("&lt;script&gt;alert(&#x27;carl&#x27;)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("alert('carl')"), "{page}");
 }
 
 #[tokio::test]

@@ -123,8 +123,14 @@ async fn up_starts_the_admin_and_prints_its_credentials_once() {
     );
     stop(&mut child);
 
-    // The second run shows no secret.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second run shows no secret (once the first run's ports are free again).
+    for addr in [&gateway, &admin] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpListener::bind(addr.as_str()).is_err() {
+            assert!(std::time::Instant::now() < deadline, "{addr} stays taken");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let (mut child, banner) = up(dir.path(), &gateway, &admin);
     assert!(!banner.contains(password), "{banner}");
     assert!(!banner.contains(token), "{banner}");
@@ -201,4 +207,100 @@ async fn a_page_republished_in_up_is_served_as_soon_as_republish_answers() {
         );
     }
     stop(&mut child);
+}
+
+/// Logged-in staff stay logged in across a restart of `flashsale up`: the session lives in
+/// the database (only its token's hash), not in the process.
+#[tokio::test]
+async fn an_admin_session_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = "a long admin password";
+    let env = vec![
+        ("FLASHSALE_ADMIN_PASSWORD", password.to_string()),
+        (
+            "FLASHSALE_COOKIE_SECRET",
+            flashsale_core::config::random_secret(),
+        ),
+    ];
+    let mut shop = crate::util::UpProcess::start(dir.path(), &env);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = browser
+        .get(format!("{}/login", shop.admin_url))
+        .send()
+        .await
+        .expect("login form")
+        .text()
+        .await
+        .expect("page");
+    let marker = "name=\"csrf\" value=\"";
+    let start = form.find(marker).expect("csrf field") + marker.len();
+    let csrf = &form[start..start + form[start..].find('"').expect("quote")];
+    let login = browser
+        .post(format!("{}/login", shop.admin_url))
+        .form(&[("user", "admin"), ("password", password), ("csrf", csrf)])
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(login.status(), 303, "logged in");
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.strip_prefix("fs_admin=")
+                .map(|rest| rest.split(';').next().unwrap_or("").to_string())
+        })
+        .expect("a session cookie");
+    let dashboard = |url: String, session: String| async move {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .get(format!("{url}/"))
+            .header("Cookie", format!("fs_admin={session}"))
+            .send()
+            .await
+            .expect("dashboard")
+    };
+    assert_eq!(
+        dashboard(shop.admin_url.clone(), session.clone())
+            .await
+            .status(),
+        200
+    );
+
+    shop.stop();
+    let shop = crate::util::UpProcess::start(dir.path(), &env);
+    let after = dashboard(shop.admin_url.clone(), session.clone()).await;
+    assert_eq!(
+        after.status(),
+        200,
+        "the session cookie still works after a restart"
+    );
+    assert!(after
+        .text()
+        .await
+        .expect("page")
+        .contains("<h1>Dashboard</h1>"));
+    // A made-up session is still sent to the login page.
+    let forged = dashboard(shop.admin_url.clone(), "0".repeat(64)).await;
+    assert_eq!(forged.status(), 303);
+    // The database holds only the token's hash.
+    let db = flashsale_core::Db::connect(&format!(
+        "sqlite://{}/data/flashsale.db",
+        dir.path().display()
+    ))
+    .await
+    .expect("connect");
+    assert!(db
+        .admin_session(&session, 0)
+        .await
+        .expect("lookup")
+        .is_none());
+    db.close().await;
 }

@@ -23,6 +23,8 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
         description: "test product".into(),
         sale_start: None,
         sale_end: None,
+        queue: false,
+        admit_per_second: 100,
     }
 }
 
@@ -32,11 +34,11 @@ impl TestShop {
         Self::start_with(products, cooldown_secs, |_| {}).await
     }
 
-    /// Like [`TestShop::start`], with the config adjusted before the shop starts.
+    /// Like [`TestShop::start`], with the config adjusted by `tweak` first.
     pub async fn start_with(
         products: &[NewProduct],
         cooldown_secs: u64,
-        adjust: impl FnOnce(&mut Config),
+        tweak: impl FnOnce(&mut Config),
     ) -> TestShop {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
@@ -49,7 +51,7 @@ impl TestShop {
             gateway_threads: 2,
             ..Config::default()
         };
-        adjust(&mut config);
+        tweak(&mut config);
         // Products are put in before the shop starts, so no demo catalogue is seeded.
         let db = Db::connect(&config.database_url).await.expect("connect");
         db.migrate().await.expect("migrate");
@@ -171,4 +173,111 @@ pub async fn raw(addr: &str, request: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
     (status, text)
+}
+
+/// `flashsale up` as an operator runs it: the real binary, in its own folder (SQLite under
+/// `data/`, memory stock and queue), on free ports. Its log goes to `up.log` in the folder.
+pub struct UpProcess {
+    child: std::process::Child,
+    pub url: String,
+    pub admin_url: String,
+}
+
+impl UpProcess {
+    /// Starts `flashsale up` in `dir` with `env` added, and waits for its banner.
+    pub fn start(dir: &std::path::Path, env: &[(&str, String)]) -> UpProcess {
+        use std::io::BufRead;
+        let gateway = format!("127.0.0.1:{}", free_port());
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("up.log"))
+            .expect("log file");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+            .arg("up")
+            .current_dir(dir)
+            .env("FLASHSALE_GATEWAY_LISTEN", &gateway)
+            .env("FLASHSALE_ADMIN_LISTEN", &admin)
+            .env("FLASHSALE_GATEWAY_THREADS", "2")
+            .env_remove("FLASHSALE_CONFIG")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("flashsale up starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut up = false;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("Ctrl-C") {
+                up = true;
+                break;
+            }
+        }
+        assert!(
+            up,
+            "flashsale up did not come up; see {}",
+            dir.join("up.log").display()
+        );
+        UpProcess {
+            child,
+            url: format!("http://{gateway}"),
+            admin_url: format!("http://{admin}"),
+        }
+    }
+
+    /// SIGKILL, as an OOM kill or a power cut would stop it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL flashsale up");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM, as systemd stops it; it must exit cleanly.
+    pub fn stop(&mut self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "flashsale up exits cleanly: {status}");
+    }
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `flashsale <args>` in `dir` with `env` added: (success, stdout and stderr).
+pub fn flashsale_command(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FLASHSALE_CONFIG")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("flashsale runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The `Cookie` header of shopper `uid`, minted with `secret` as the gateway would at login.
+pub fn cookie_for(secret: &str, uid: i64) -> String {
+    let token =
+        SignCodec::new(1, secret.as_bytes()).issue(uid, flashsale_core::domain::now_unix() + 3600);
+    format!("uid={uid}; sign={token}")
 }

@@ -99,7 +99,14 @@ pub async fn submit(
         );
     }
     state.throttle.logged_in(&form.user, &ip, now);
-    let token = state.sessions.create(&state.credentials.user, now);
+    let token = match state
+        .sessions
+        .create(&state.credentials.user, flashsale_core::domain::now_unix())
+        .await
+    {
+        Ok(token) => token,
+        Err(e) => return AppError::from(e).into_response(),
+    };
     tracing::info!(%ip, "admin logged in");
     let mut res = Redirect::to("/").into_response();
     let h = res.headers_mut();
@@ -130,7 +137,9 @@ async fn check_password(state: &AdminState, user: &str, password: &str) -> Resul
 
 pub async fn logout(State(state): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(token) = session::cookie(&headers, session::COOKIE) {
-        state.sessions.remove(token);
+        if let Err(e) = state.sessions.remove(token).await {
+            return AppError::from(e).into_response();
+        }
     }
     (
         [(header::SET_COOKIE, session::clear_cookie(session::COOKIE))],

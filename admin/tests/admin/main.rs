@@ -5,6 +5,8 @@ mod api;
 mod login;
 mod orders;
 mod products;
+// Waiting rooms: the fields, live rate changes, the dashboard's numbers.
+mod queue;
 mod routes;
 mod slow_clients;
 mod util;

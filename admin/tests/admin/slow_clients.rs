@@ -25,6 +25,8 @@ async fn serve() -> (
     let state = AdminState::new(AdminParts {
         db,
         stock: Arc::new(MemoryStock::new()),
+        room: Arc::new(flashsale_core::waiting_room::MemoryRoom::new()),
+        default_admit_per_second: 100,
         site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
         credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
         after_publish: None,

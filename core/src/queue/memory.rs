@@ -1,7 +1,8 @@
-//! The embedded queue: a deque in this process, drained by the in-process worker.
+//! A deque in this process, drained by the in-process worker: for tests and benchmarks.
 //!
 //! It lives as long as the process: a clean shutdown closes it and the worker drains it to the
-//! end before the process exits. Orders that must survive a crash need RabbitMQ.
+//! end before the process exits, but a crash loses what it holds. `flashsale up` uses the
+//! outbox ([`super::OutboxQueue`]) instead, which keeps every accepted order on disk.
 
 use super::{Batch, OrderConsumer, OrderQueue, QueueError};
 use crate::domain::OrderMessage;
@@ -225,14 +226,25 @@ mod tests {
         assert!(b.orders.is_empty());
     }
 
-    #[tokio::test]
+    /// On a paused clock, time moves only once every task is idle: when the sleep ends the
+    /// consumer is parked waiting, and it must wake on the publish, not on its 10 s timeout.
+    #[tokio::test(start_paused = true)]
     async fn a_waiting_consumer_wakes_on_publish() {
         let q = MemoryQueue::new();
         let mut c = q.consumer();
+        let started = tokio::time::Instant::now();
         let waiter = tokio::spawn(async move { c.next_batch(10, Duration::from_secs(10)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the consumer returned without a message"
+        );
         q.publish(&order(9)).await.expect("publish");
         let b = waiter.await.expect("task").expect("batch");
         assert_eq!(b.orders.len(), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "woke on the timeout"
+        );
     }
 }

@@ -4,21 +4,29 @@
 //! after the broker confirmed), so an accepted order is always on the queue. The worker takes
 //! batches and acknowledges them only after they are committed to the database; a batch that
 //! is not acknowledged comes back.
+//!
+//! Three implementations: RabbitMQ ([`AmqpQueue`]), the embedded default ([`OutboxQueue`], an
+//! outbox table in the shop's database, so `queue_url = "memory:"` keeps a 202 through a crash),
+//! and a plain in-process deque ([`MemoryQueue`], for tests and benchmarks; it loses what it
+//! holds when the process dies). [`group_commit`] batches writes for any of them.
 
 mod amqp;
+pub mod group_commit;
 mod memory;
+mod outbox;
 
 pub use amqp::{
     dead_letter_queue, delete_queues, queue_depth, AmqpConsumer, AmqpQueue, QueueDepth,
     DEFAULT_CONFIRM_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
 };
 pub use memory::{MemoryConsumer, MemoryQueue};
+pub use outbox::{OutboxConsumer, OutboxQueue};
 
 use crate::domain::OrderMessage;
 use async_trait::async_trait;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     #[error("the order queue is unavailable: {0}")]
     Unavailable(String),

@@ -322,4 +322,56 @@ mod tests {
         assert_eq!(reserved, 100);
         assert_eq!(s.remaining(1).await.ok(), Some(Some(0)));
     }
+
+    /// The worker's claim and the gateway's release of one order on two threads released
+    /// together, round after round: both orders happen, and each round settles exactly once.
+    #[test]
+    fn racing_claims_and_releases_on_threads_settle_every_order_exactly_once() {
+        use futures::executor::block_on;
+        const ROUNDS: i64 = 2_000;
+        let s = MemoryStock::new();
+        block_on(s.load(1, ROUNDS, &[])).expect("load");
+        let order = |user: i64| format!("o{user}");
+        for user in 0..ROUNDS {
+            let r = block_on(s.reserve(1, user, &order(user))).expect("reserve");
+            assert_eq!(r, Reservation::Reserved);
+        }
+        let start = std::sync::Barrier::new(2);
+        let (claims, releases) = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                (0..ROUNDS)
+                    .map(|user| {
+                        start.wait();
+                        block_on(s.claim(1, &[(user, &order(user))])).expect("claim")[0]
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let gateway = scope.spawn(|| {
+                (0..ROUNDS)
+                    .map(|user| {
+                        start.wait();
+                        block_on(s.release(1, user, &order(user))).expect("release")
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (
+                worker.join().expect("worker thread"),
+                gateway.join().expect("gateway thread"),
+            )
+        });
+        let (mut claim_won, mut release_won) = (0, 0);
+        for (user, pair) in claims.into_iter().zip(releases).enumerate() {
+            match pair {
+                (Claim::Record, Release::Claimed) => claim_won += 1,
+                (Claim::Withdrawn, Release::Withdrawn) => release_won += 1,
+                other => panic!("round {user} settled twice or not at all: {other:?}"),
+            }
+        }
+        assert!(
+            claim_won > 0 && release_won > 0,
+            "only one order happened (claim first {claim_won}, release first {release_won})"
+        );
+        assert_eq!(block_on(s.remaining(1)).ok(), Some(Some(release_won)));
+        assert_eq!(block_on(s.holders(1)).ok(), Some(Some(claim_won as u64)));
+    }
 }

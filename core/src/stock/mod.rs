@@ -17,6 +17,7 @@
 mod memory;
 mod redis;
 
+pub(crate) use self::redis::connect_manager;
 pub use self::redis::RedisStock;
 pub use memory::MemoryStock;
 
@@ -121,21 +122,28 @@ pub trait StockStore: Send + Sync + 'static {
     async fn holders(&self, product_id: i64) -> Result<Option<u64>, StockError>;
 }
 
-/// Sets a product's stock in the store from the database (the units the database still has,
-/// and the shoppers who already have an order), replacing what the store had: for an admin's
-/// stock edit.
+/// Sets a product's stock in the store from the database, replacing what the store had: for
+/// an admin's stock edit. The books are the database's units less those the embedded queue's
+/// outbox has promised, and as holders every shopper with an order, recorded or in the outbox
+/// (see [`crate::db::StockBooks`]).
 pub async fn load_from_db(
     db: &crate::Db,
     store: &dyn StockStore,
     product: &crate::domain::Product,
 ) -> Result<(), LoadError> {
-    let holders = db.order_holders(product.id).await?;
-    store.load(product.id, product.stock, &holders).await?;
+    let Some(books) = db.stock_books(product.id).await? else {
+        return Ok(());
+    };
+    store
+        .load(product.id, books.remaining(), &books.holders)
+        .await?;
     Ok(())
 }
 
 /// Like [`load_from_db`], but only if the store does not know the product (a fresh start, or a
-/// Redis that lost its data); returns whether it loaded.
+/// Redis that lost its data); returns whether it loaded. After a crash of `flashsale up` this
+/// is what rebuilds the in-memory store: a shopper whose order is still in the outbox holds
+/// their unit, and nothing promised is sold again.
 pub async fn load_missing_from_db(
     db: &crate::Db,
     store: &dyn StockStore,
@@ -144,9 +152,11 @@ pub async fn load_missing_from_db(
     if store.remaining(product.id).await?.is_some() {
         return Ok(false);
     }
-    let holders = db.order_holders(product.id).await?;
+    let Some(books) = db.stock_books(product.id).await? else {
+        return Ok(false);
+    };
     Ok(store
-        .load_if_missing(product.id, product.stock, &holders)
+        .load_if_missing(product.id, books.remaining(), &books.holders)
         .await?)
 }
 
