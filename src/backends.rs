@@ -3,6 +3,7 @@
 use anyhow::Context;
 use flashsale_core::config::redact_url;
 use flashsale_core::queue::{AmqpConsumer, AmqpQueue, OrderConsumer, OrderQueue, OutboxQueue};
+use flashsale_core::sessions::{MemorySessions, RedisSessions, SessionStore};
 use flashsale_core::stock::{MemoryStock, RedisStock, StockStore};
 use flashsale_core::waiting_room::{MemoryRoom, RedisRoom, WaitingRoom};
 use flashsale_core::{Config, Db};
@@ -21,6 +22,22 @@ pub async fn stock_store(config: &Config) -> anyhow::Result<Arc<dyn StockStore>>
         .with_context(|| {
             format!(
                 "could not connect to the stock store at {}",
+                redact_url(&config.stock_url)
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// Where revoked sessions are shared: beside the stock (Redis, or memory in one process).
+pub async fn session_store(config: &Config) -> anyhow::Result<Arc<dyn SessionStore>> {
+    if is_memory(&config.stock_url) {
+        return Ok(Arc::new(MemorySessions::new()));
+    }
+    let store = RedisSessions::connect(&config.stock_url, &config.stock_prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "could not connect to the session store at {}",
                 redact_url(&config.stock_url)
             )
         })?;

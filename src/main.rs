@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cmd::init_logging(cli.verbose);
+    cmd::logging::init(cli.verbose, cmd::log_format(cli.config.as_deref()));
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

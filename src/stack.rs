@@ -52,6 +52,8 @@ pub struct Stack {
     shop: Option<Arc<Shop>>,
     gateway: Option<GatewayHandle>,
     worker: Option<RunningWorker>,
+    /// The worker's `/healthz` and `/metrics` (a worker process with `metrics_listen`).
+    worker_metrics: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Stack {
@@ -91,6 +93,26 @@ impl Stack {
             None
         };
 
+        // A worker process serves its health and metrics on metrics_listen; in `up` that port
+        // is the gateway's.
+        let worker_metrics = match (&config.metrics_listen, parts.worker && !parts.gateway) {
+            (Some(addr), true) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("the worker's metrics cannot listen on {addr}"))?;
+                let (stop, stopped) = watch::channel(false);
+                let task = tokio::spawn(flashsale_order_worker::metrics::serve(
+                    listener,
+                    worker_stats.clone(),
+                    queue_depth(&queue),
+                    stopped,
+                ));
+                tracing::info!(%addr, "worker health and metrics listening");
+                Some((stop, task))
+            }
+            _ => None,
+        };
+
         let mut running_shop = None;
         let gateway = if parts.gateway {
             if crate::demo::seed_if_empty(&db).await? {
@@ -103,7 +125,7 @@ impl Stack {
                 db: db.clone(),
                 stock: stock.clone(),
                 queue: queue.publisher().await?,
-                codec: SignCodec::new(1, secret.as_bytes()),
+                codec: sign_codec(&secret, &config.cookie_secrets_previous()?),
                 session_ttl: Duration::from_secs(config.session_ttl_secs),
                 cooldown: Duration::from_secs(config.cooldown_secs),
                 cooldown_capacity: config.cooldown_capacity,
@@ -114,6 +136,12 @@ impl Stack {
                     &config.ring_self(),
                     config.cluster_secret()?.as_bytes(),
                 ),
+                sessions: backends::session_store(config).await?,
+                limits: login_limits(config),
+                trusted_proxies: config
+                    .trusted_proxy_nets()
+                    .map_err(|bad| anyhow::anyhow!("trusted_proxies: bad entry {bad:?}"))?,
+                cookie_secure: config.cookie_secure,
                 room: RoomParts {
                     store: room.clone(),
                     key: ChallengeKey::derive(secret.as_bytes()),
@@ -144,6 +172,7 @@ impl Stack {
             shop: running_shop,
             gateway,
             worker,
+            worker_metrics,
         })
     }
 
@@ -168,7 +197,16 @@ impl Stack {
     }
 
     /// Stops the gateway, then the worker (draining the in-memory queue to the end).
+    /// How many orders wait on this stack's queue, for the worker's metrics.
+    pub fn queue_depth(&self) -> flashsale_order_worker::metrics::QueueDepth {
+        queue_depth(&self.queue)
+    }
+
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some((stop, task)) = self.worker_metrics.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         if let Some(gateway) = self.gateway.take() {
             tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
         }
@@ -193,6 +231,49 @@ impl Stack {
         }
         self.db.close().await;
         Ok(())
+    }
+}
+
+/// Issues with the current cookie secret, still accepts tokens of the previous ones (rotation).
+pub fn sign_codec(current: &str, previous: &[String]) -> SignCodec {
+    previous
+        .iter()
+        .fold(SignCodec::new(1, current.as_bytes()), |codec, old| {
+            codec.accept_old(1, old.as_bytes())
+        })
+}
+
+fn login_limits(config: &Config) -> flashsale_gateway::throttle::Limits {
+    flashsale_gateway::throttle::Limits {
+        failures_per_name: config.login_failures_per_name,
+        failures_per_address: config.login_failures_per_address,
+        registrations_per_address: config.register_per_address,
+        window: Duration::from_secs(config.login_window_secs),
+        known_for: Duration::from_secs(config.session_ttl_secs),
+    }
+}
+
+fn queue_depth(queue: &Queue) -> flashsale_order_worker::metrics::QueueDepth {
+    match queue {
+        Queue::Outbox(queue) => {
+            let queue = queue.clone();
+            Arc::new(move || {
+                let queue = queue.clone();
+                Box::pin(async move { queue.counts().await.ok().map(|c| c.waiting) })
+            })
+        }
+        Queue::Amqp { url, name, .. } => {
+            let (url, name) = (url.clone(), name.clone());
+            Arc::new(move || {
+                let (url, name) = (url.clone(), name.clone());
+                Box::pin(async move {
+                    flashsale_core::queue::queue_depth(&url, &name)
+                        .await
+                        .ok()
+                        .map(|d| u64::from(d.ready))
+                })
+            })
+        }
     }
 }
 

@@ -7,12 +7,10 @@
 //! `flashsale up` to print. The token is `admin_token`, or generated into
 //! `data_dir/admin_token` on first run. Neither is ever logged.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+use flashsale_core::secrets::{
+    create_secret_file, generate_password, hash_password, is_password_hash, verify_password,
 };
-use argon2::Argon2;
 use flashsale_core::Config;
-use rand::Rng;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -106,23 +104,13 @@ impl Credentials {
     /// a wrong user name as for a wrong password.
     pub fn check(&self, user: &str, password: &str) -> bool {
         let user_ok = crate::session::same_secret(user, &self.user);
-        let password_ok = PasswordHash::new(&self.password_hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let password_ok = verify_password(password, &self.password_hash);
         user_ok && password_ok
     }
 }
 
 fn hash(password: &str) -> Result<String, CredentialsError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CredentialsError::Hash(e.to_string()))
+    hash_password(password).map_err(|e| CredentialsError::Hash(e.to_string()))
 }
 
 /// The hash kept in `path`, or a new password's hash written there (owner-only) and the new
@@ -135,7 +123,7 @@ fn hash_file(path: &Path) -> Result<(String, Option<String>), CredentialsError> 
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => {
             let stored = s.trim().to_string();
-            if PasswordHash::new(&stored).is_err() {
+            if !is_password_hash(&stored) {
                 return Err(CredentialsError::BadHash(path.to_path_buf()));
             }
             return Ok((stored, None));
@@ -144,28 +132,18 @@ fn hash_file(path: &Path) -> Result<(String, Option<String>), CredentialsError> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
     let password = generate_password();
     let hashed = hash(&password)?;
-    let mut options = std::fs::OpenOptions::new();
-    // `truncate` replaces an empty file left by an interrupted first run.
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(fail)?;
-    std::io::Write::write_all(&mut file, hashed.as_bytes()).map_err(fail)?;
-    Ok((hashed, Some(password)))
-}
-
-/// 20 characters from an alphabet without look-alikes (about 115 bits).
-fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    (0..20)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
+    // An empty file left by an interrupted first run (before files were written whole) is
+    // replaced; a file that appeared meanwhile (another process's first run) wins.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        std::fs::remove_file(path).map_err(fail)?;
+    }
+    match create_secret_file(path, &hashed) {
+        Ok(()) => Ok((hashed, Some(password))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => hash_file(path),
+        Err(e) => Err(fail(e)),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The orders as CSV, safe to open in a spreadsheet: a cell that starts with `=`, `+`, `-`
-//! or `@` (or a tab or carriage return) would be run as a formula, so it gets a leading `'`.
-//! Shopper and product names are typed by strangers; this is where that matters.
+//! or `@` (or a tab or carriage return, or spaces before one of those) would be run as a
+//! formula, so it gets a leading `'`. Every cell holding a separator a spreadsheet may split
+//! on (`,`, or `;` as European locales use, or a tab), a quote or a line break is quoted, so
+//! no part of a name becomes a cell of its own. Shopper and product names are typed by
+//! strangers; this is where that matters.
 
 use flashsale_core::db::OrderRow;
 
@@ -26,12 +29,15 @@ pub fn line(o: &OrderRow, accepted_at: &str) -> String {
 
 /// A cell defused and quoted when it needs to be.
 pub fn cell(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let defused = if value
+        .trim_start_matches(' ')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         format!("'{value}")
     } else {
         value.to_string()
     };
-    if defused.contains([',', '"', '\n', '\r']) {
+    if defused.contains([',', ';', '\t', '"', '\n', '\r']) {
         format!("\"{}\"", defused.replace('"', "\"\""))
     } else {
         defused
@@ -54,5 +60,14 @@ mod tests {
         assert_eq!(cell("a,b"), "\"a,b\"");
         assert_eq!(cell("two\nlines"), "\"two\nlines\"");
         assert_eq!(cell("Pocket Phone"), "Pocket Phone");
+    }
+
+    /// Regression (issue 14, finding 8): a `;` in a name let a European spreadsheet split the
+    /// cell and run what followed as a formula.
+    #[test]
+    fn finding_8_a_semicolon_never_starts_a_new_cell() {
+        assert_eq!(cell("bob;=1+1"), "\"bob;=1+1\"");
+        assert_eq!(cell("a\t=1"), "\"a\t=1\"");
+        assert_eq!(cell("  =cmd()"), "'  =cmd()");
     }
 }

@@ -3,19 +3,26 @@
 //! added without choosing its protection (and the route test walks this table).
 
 use crate::{api, guard, pages, AdminState};
-use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, map_response, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceExt;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: only the login form and the static assets the login page needs.
+    /// Anyone: only the login form, the static assets the login page needs, and `/healthz`.
     Public,
     /// A logged-in admin (a session cookie; forms also carry the CSRF token).
     Session,
@@ -43,6 +50,7 @@ macro_rules! route {
 }
 
 pub const ROUTES: &[Route] = &[
+    route!(GET "/healthz", Public, get(healthz)),
     route!(GET "/login", Public, get(pages::login::form)),
     route!(POST "/login", Public, post(pages::login::submit)),
     route!(GET "/static/{file}", Public, get(pages::asset)),
@@ -68,6 +76,11 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/api/orders", Token, get(api::list_orders)),
     route!(POST "/api/publish", Token, post(api::publish)),
 ];
+
+/// For load balancers and compose: the admin answers. It reveals nothing else.
+async fn healthz() -> &'static str {
+    "ok"
+}
 
 /// Request bodies above this are refused (413) before they are read.
 pub const BODY_LIMIT: usize = guard::FORM_LIMIT;
@@ -97,16 +110,85 @@ pub fn app(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin on `listener` until `shutdown` resolves.
+/// A client has this long to send a request's headers (slowloris), and then its body.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Reads the whole body (bounded in size and time) before the request goes on, so the
+/// concurrency limit behind it counts only requests that have arrived: a slow client holds a
+/// connection, never one of the [`MAX_IN_FLIGHT`] places.
+async fn body_arrived(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body came too slowly",
+        )
+            .into_response(),
+    }
+}
+
+/// Serves the admin on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight (for up to 10 s). Each connection has [`HEADER_READ_TIMEOUT`] for each request's
+/// headers; handlers see the peer as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = app(state).layer(from_fn(body_arrived));
+    let (stop, stopped) = watch::channel(false);
+    // Each connection holds a clone; recv() returns None once all have ended.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "the admin could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = app.clone().map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.map(Body::new)
+        });
+        let mut stopped = stopped.clone();
+        let open = open.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                // The guard wait_for returns is not Send: drop it inside.
+                () = async { let _ = stopped.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    let _ = stop.send(true);
+    drop(open);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_closed.recv()).await;
+    Ok(())
 }

@@ -93,24 +93,29 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name_raw() == Some(name))
+        .and_then(|c| c.value_raw())
 }
 
 /// `Set-Cookie` for a cookie only this site's pages send, never scripts. Not `Secure`: the
 /// admin is served over plain HTTP on loopback by default, where a `Secure` cookie would never
 /// come back; put TLS in front of it before exposing it.
 pub fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
-    format!(
-        "{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        max_age.as_secs()
-    )
+    ::cookie::Cookie::build((name, value))
+        .http_only(true)
+        .same_site(::cookie::SameSite::Strict)
+        .path("/")
+        .max_age(::cookie::time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .build()
+        .to_string()
 }
 
 pub fn clear_cookie(name: &str) -> String {
-    format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    set_cookie(name, "", Duration::ZERO)
 }
 
 #[cfg(test)]

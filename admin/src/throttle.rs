@@ -1,6 +1,10 @@
 //! Slows password guessing: after a few failures for one user name or from one address,
 //! further attempts are refused for a while, and the wait doubles with each new failure.
 //!
+//! A stranger must not keep the admin out for good by failing on the admin's user name: an
+//! address the admin has logged in from is held back only by its own failures, never by the
+//! user name's, and a success clears its address.
+//!
 //! Checked before the password is hashed, so a guessing run cannot keep the hash busy either.
 //! Times are passed in, so tests need not sleep.
 
@@ -24,12 +28,53 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// How long an address the admin logged in from stays known.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
 #[derive(Default)]
 pub struct Throttle {
     keys: Mutex<HashMap<String, Failures>>,
+    /// `user\naddress` pairs that logged in, and when.
+    known: Mutex<HashMap<String, Instant>>,
 }
 
 impl Throttle {
+    /// The keys an attempt of `user` from `address` counts against.
+    pub fn keys(user: &str, address: &str) -> Vec<String> {
+        vec![
+            format!("user:{}", user.trim().to_lowercase()),
+            format!("ip:{address}"),
+        ]
+    }
+
+    fn pair(user: &str, address: &str) -> String {
+        format!("{}\n{address}", user.trim().to_lowercase())
+    }
+
+    /// How long `user` at `address` must wait before trying again; `None`: go ahead.
+    pub fn wait_for(&self, user: &str, address: &str, now: Instant) -> Option<Duration> {
+        let known = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Self::pair(user, address))
+            .is_some_and(|at| now.duration_since(*at) < KNOWN_FOR);
+        let keys = Self::keys(user, address);
+        // A known address answers only for its own failures.
+        let keys = if known { &keys[1..] } else { &keys[..] };
+        self.wait(keys, now)
+    }
+
+    /// A successful login of `user` from `address`: the address starts afresh and is known.
+    pub fn logged_in(&self, user: &str, address: &str, now: Instant) {
+        self.succeeded(&Self::keys(user, address)[1..]);
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() > SWEEP_ABOVE {
+            known.retain(|_, at| now.duration_since(*at) < KNOWN_FOR);
+        }
+        known.insert(Self::pair(user, address), now);
+    }
+
     /// How long the caller must wait before trying any of `keys` again; `None`: go ahead.
     pub fn wait(&self, keys: &[String], now: Instant) -> Option<Duration> {
         let map = self.lock();
@@ -106,6 +151,28 @@ mod tests {
         assert!(t.wait(&elsewhere, t0 + FIRST_WAIT).is_some());
         t.succeeded(&keys);
         assert_eq!(t.wait(&keys, t0 + FIRST_WAIT), None);
+    }
+
+    /// Regression (issue 14, finding 5): the admin's throttle keyed on the user name alone in
+    /// effect, so anyone failing on `admin` kept the admin locked out.
+    #[test]
+    fn finding_5_a_stranger_cannot_lock_the_admin_out_of_their_own_address() {
+        let t = Throttle::default();
+        let t0 = Instant::now();
+        t.logged_in("admin", "10.0.0.1", t0);
+        for _ in 0..50 {
+            t.failed(&Throttle::keys("admin", "10.6.6.6"), t0);
+        }
+        assert!(t.wait_for("admin", "10.6.6.6", t0).is_some());
+        assert!(
+            t.wait_for("admin", "10.0.0.2", t0).is_some(),
+            "a new address waits"
+        );
+        assert_eq!(
+            t.wait_for("Admin", "10.0.0.1", t0),
+            None,
+            "the admin's address does not"
+        );
     }
 
     #[test]

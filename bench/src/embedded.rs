@@ -83,6 +83,10 @@ impl Embedded {
             dist: dir.path().join("dist"),
             cluster: Cluster::alone(&addr),
             room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
+            sessions: Arc::new(flashsale_core::sessions::MemorySessions::new()),
+            limits: flashsale_gateway::throttle::Limits::default(),
+            trusted_proxies: Vec::new(),
+            cookie_secure: false,
         })
         .await?;
         let gateway = flashsale_gateway::spawn(shop, &addr, 0, None)?;

@@ -46,6 +46,10 @@ impl Gateways {
                 cooldown_capacity: 4_000_000,
                 dist: dist.path().to_path_buf(),
                 cluster: Cluster::new(&nodes, 20, node, cluster_secret.as_bytes()),
+                sessions: Arc::new(flashsale_core::sessions::MemorySessions::new()),
+                limits: flashsale_gateway::throttle::Limits::default(),
+                trusted_proxies: Vec::new(),
+                cookie_secure: false,
                 room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
             })
             .await?;

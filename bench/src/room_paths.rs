@@ -68,6 +68,10 @@ async fn measure(scale: &Scale, sale: &Sale, dir: &std::path::Path) -> anyhow::R
         cooldown_capacity: 4_000_000,
         dist: dir.join("dist"),
         cluster: Cluster::alone(&addr),
+        sessions: Arc::new(flashsale_core::sessions::MemorySessions::new()),
+        limits: flashsale_gateway::throttle::Limits::default(),
+        trusted_proxies: Vec::new(),
+        cookie_secure: false,
         room: RoomParts {
             store: Arc::new(RedisRoom::connect("redis://127.0.0.1:6379/", &sale.prefix).await?),
             key: ChallengeKey::derive(secret.as_bytes()),

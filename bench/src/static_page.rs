@@ -60,6 +60,10 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         cooldown_capacity: 1000,
         dist: dist.clone(),
         cluster: Cluster::alone(&gateway_addr),
+        sessions: Arc::new(flashsale_core::sessions::MemorySessions::new()),
+        limits: flashsale_gateway::throttle::Limits::default(),
+        trusted_proxies: Vec::new(),
+        cookie_secure: false,
         room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;

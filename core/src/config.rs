@@ -120,6 +120,24 @@ pub struct Config {
     /// `http://{gateway_listen}` when unset.
     #[serde(deserialize_with = "opt_text")]
     pub site_url: Option<String>,
+    /// Earlier cookie secrets whose tokens still log shoppers in (key rotation); new tokens
+    /// use `cookie_secret`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub cookie_secret_previous: Vec<String>,
+    /// The `Secure` flag on `uid` and `sign`: set it when shoppers reach the shop over HTTPS.
+    pub cookie_secure: bool,
+    /// Addresses (or CIDR ranges) of proxies whose `X-Forwarded-For` names the client.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// Failed logins of one user name, or from one client address, before more wait.
+    pub login_failures_per_name: u32,
+    pub login_failures_per_address: u32,
+    /// The window those failures are counted in, and the longest wait.
+    pub login_window_secs: u64,
+    /// Registrations one client address may attempt per `login_window_secs`.
+    pub register_per_address: u32,
+    /// `text` (colours only on a terminal) or `json` (one object per line).
+    pub log_format: String,
     /// How long before `saleStart` a product's waiting room opens (the prequeue).
     pub queue_prequeue_secs: u64,
     /// `admitPerSecond` of a product whose admin left it unset.
@@ -161,6 +179,14 @@ impl Default for Config {
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
             site_url: None,
+            cookie_secret_previous: Vec::new(),
+            cookie_secure: false,
+            trusted_proxies: Vec::new(),
+            login_failures_per_name: 10,
+            login_failures_per_address: 30,
+            login_window_secs: 300,
+            register_per_address: 20,
+            log_format: "text".into(),
             queue_prequeue_secs: 900,
             queue_admit_per_second: crate::domain::DEFAULT_ADMIT_PER_SECOND,
             queue_pass_secs: 300,
@@ -211,6 +237,20 @@ impl std::fmt::Debug for Config {
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
             .field("site_url", &self.site_url)
+            .field(
+                "cookie_secret_previous",
+                &format!("<{} set>", self.cookie_secret_previous.len()),
+            )
+            .field("cookie_secure", &self.cookie_secure)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("login_failures_per_name", &self.login_failures_per_name)
+            .field(
+                "login_failures_per_address",
+                &self.login_failures_per_address,
+            )
+            .field("login_window_secs", &self.login_window_secs)
+            .field("register_per_address", &self.register_per_address)
+            .field("log_format", &self.log_format)
             .field("queue_prequeue_secs", &self.queue_prequeue_secs)
             .field("queue_admit_per_second", &self.queue_admit_per_second)
             .field("queue_pass_secs", &self.queue_pass_secs)
@@ -353,6 +393,26 @@ impl Config {
         {
             return invalid("admin_password must be at least 8 characters".into());
         }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return invalid(format!(
+                "log_format must be \"text\" or \"json\", got {:?}",
+                self.log_format
+            ));
+        }
+        if let Err(bad) = self.trusted_proxy_nets() {
+            return invalid(format!(
+                "trusted_proxies: {bad:?} is not an address or a CIDR range"
+            ));
+        }
+        if self.login_window_secs == 0
+            || self.login_failures_per_name == 0
+            || self.login_failures_per_address == 0
+        {
+            return invalid(
+                "login_window_secs, login_failures_per_name and login_failures_per_address must                  be at least 1"
+                    .into(),
+            );
+        }
         if let Some(token) = &self.admin_token {
             if token.trim().is_empty() {
                 return invalid(
@@ -419,6 +479,29 @@ impl Config {
         }
     }
 
+    /// Earlier cookie secrets still accepted (rotation); each must be as strong as a current one.
+    pub fn cookie_secrets_previous(&self) -> Result<Vec<String>, ConfigError> {
+        for s in &self.cookie_secret_previous {
+            check_secret(
+                "a cookie_secret_previous (FLASHSALE_COOKIE_SECRET_PREVIOUS)",
+                s,
+            )?;
+        }
+        Ok(self.cookie_secret_previous.clone())
+    }
+
+    /// `trusted_proxies` parsed; a plain address is a range of one. `Err` names the bad entry.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| p.clone())
+            })
+            .collect()
+    }
+
     /// The admin API token: configured, or kept in `data_dir/admin_token`.
     pub fn admin_token(&self) -> Result<String, ConfigError> {
         match &self.admin_token {
@@ -441,13 +524,7 @@ impl Config {
     }
 }
 
-/// 32 random bytes as hex.
-pub fn random_secret() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::secrets::random_secret;
 
 /// Reads a secret from `path`, creating it with a random value if it does not exist.
 ///
@@ -483,40 +560,10 @@ fn secret_file(path: &Path) -> Result<String, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e)),
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
     let secret = random_secret();
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("secret"),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&tmp).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, secret.as_bytes())?;
-        file.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    // A hard link, unlike rename, fails if the file exists: two processes starting at once
-    // both end up with the first one's secret.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            // The new name is durable once its directory is.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(secret)
-        }
+    match crate::secrets::create_secret_file(path, &secret) {
+        Ok(()) => Ok(secret),
+        // Another process created it first: use its secret.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(fail(e)),
     }

@@ -65,7 +65,25 @@ impl KeyPair {
 #[derive(Clone)]
 pub struct SignCodec {
     current: u8,
-    keys: HashMap<u8, KeyPair>,
+    /// Per version, the current key pair first, then older ones still accepted (rotation).
+    keys: HashMap<u8, Vec<KeyPair>>,
+}
+
+/// What an authentic, unexpired token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub uid: i64,
+    /// Unix seconds.
+    pub expires: i64,
+    /// Names this one token (the first half of its MAC): what a logout revokes.
+    pub id: [u8; 16],
+}
+
+impl Token {
+    /// The id as hex, as the session store keeps it.
+    pub fn id_hex(&self) -> String {
+        self.id.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl std::fmt::Debug for SignCodec {
@@ -82,22 +100,27 @@ impl SignCodec {
     /// A codec that issues with `version` and the keys derived from `secret`.
     pub fn new(version: u8, secret: &[u8]) -> Self {
         let mut keys = HashMap::new();
-        keys.insert(version, KeyPair::derive(secret));
+        keys.insert(version, vec![KeyPair::derive(secret)]);
         SignCodec {
             current: version,
             keys,
         }
     }
 
-    /// Also accept tokens of an older key `version` (rotation: issue new, still read old).
+    /// Also accept tokens of an older key (rotation: issue new, still read old). `version` may
+    /// be the current one: the MAC then tells which secret made the token.
     pub fn accept_old(mut self, version: u8, secret: &[u8]) -> Self {
-        self.keys.insert(version, KeyPair::derive(secret));
+        self.keys
+            .entry(version)
+            .or_default()
+            .push(KeyPair::derive(secret));
         self
     }
 
     /// A token for `uid` valid until `expires` (unix seconds).
     pub fn issue(&self, uid: i64, expires: i64) -> String {
-        let keys = &self.keys[&self.current];
+        // `new` put the current version's pair first.
+        let keys = &self.keys[&self.current][0];
         let mut iv = [0u8; IV_LEN];
         rand::thread_rng().fill_bytes(&mut iv);
 
@@ -118,6 +141,11 @@ impl SignCodec {
 
     /// The uid inside a token, if the token is authentic and not expired at `now` (unix seconds).
     pub fn verify(&self, text: &str, now: i64) -> Result<i64, TokenError> {
+        self.verify_token(text, now).map(|t| t.uid)
+    }
+
+    /// Like [`SignCodec::verify`], with the token's expiry and id.
+    pub fn verify_token(&self, text: &str, now: i64) -> Result<Token, TokenError> {
         if text.is_empty() || text.len() > MAX_TEXT_LEN {
             return Err(TokenError::Malformed);
         }
@@ -127,16 +155,19 @@ impl SignCodec {
         if token.len() != TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let keys = self.keys.get(&token[0]).ok_or(TokenError::UnknownVersion)?;
+        let pairs = self.keys.get(&token[0]).ok_or(TokenError::UnknownVersion)?;
         let (signed, tag) = token.split_at(TOKEN_LEN - MAC_LEN);
 
-        let mut check = <HmacSha256 as Mac>::new_from_slice(&keys.mac)
-            .expect("HMAC accepts keys of any length");
-        check.update(signed);
-        // verify_slice compares in constant time.
-        check
-            .verify_slice(tag)
-            .map_err(|_| TokenError::BadSignature)?;
+        let keys = pairs
+            .iter()
+            .find(|keys| {
+                let mut check = <HmacSha256 as Mac>::new_from_slice(&keys.mac)
+                    .expect("HMAC accepts keys of any length");
+                check.update(signed);
+                // verify_slice compares in constant time.
+                check.verify_slice(tag).is_ok()
+            })
+            .ok_or(TokenError::BadSignature)?;
 
         let iv = &signed[1..1 + IV_LEN];
         let ciphertext = &signed[1 + IV_LEN..];
@@ -152,7 +183,9 @@ impl SignCodec {
         if now >= expires {
             return Err(TokenError::Expired);
         }
-        Ok(uid)
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&tag[..16]);
+        Ok(Token { uid, expires, id })
     }
 }
 
@@ -258,7 +291,7 @@ mod tests {
     /// What the ciphertext of `token` decrypts to, MAC unchecked: the uid an attacker who
     /// edits a token would get if the MAC did not stop them.
     fn uid_inside_unchecked(c: &SignCodec, token: &[u8]) -> Option<i64> {
-        let keys = &c.keys[&token[0]];
+        let keys = &c.keys[&token[0]][0];
         let signed = &token[..TOKEN_LEN - MAC_LEN];
         let plain = Aes256CbcDec::new_from_slices(&keys.enc, &signed[1..1 + IV_LEN])
             .ok()?
@@ -322,6 +355,33 @@ mod tests {
         assert_eq!(raw(&t_new)[0], 2);
         assert_eq!(new.verify(&t_new, NOW), Ok(8));
         assert_eq!(old.verify(&t_new, NOW), Err(TokenError::UnknownVersion));
+    }
+
+    #[test]
+    fn previous_secrets_of_the_same_version_verify_and_unknown_ones_do_not() {
+        let old = SignCodec::new(1, b"old secret").issue(7, NOW + 60);
+        let rotated = SignCodec::new(1, b"new secret").accept_old(1, b"old secret");
+        assert_eq!(rotated.verify(&old, NOW), Ok(7));
+        let new = rotated.issue(8, NOW + 60);
+        assert_eq!(
+            SignCodec::new(1, b"new secret").verify(&new, NOW),
+            Ok(8),
+            "new tokens use the current secret"
+        );
+        let stranger = SignCodec::new(1, b"unknown secret").issue(9, NOW + 60);
+        assert_eq!(
+            rotated.verify(&stranger, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn each_token_has_its_own_id() {
+        let c = codec();
+        let a = c.verify_token(&c.issue(7, NOW + 60), NOW).expect("valid");
+        let b = c.verify_token(&c.issue(7, NOW + 60), NOW).expect("valid");
+        assert_eq!((a.uid, a.expires), (7, NOW + 60));
+        assert_ne!(a.id, b.id);
     }
 
     #[test]

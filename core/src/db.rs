@@ -233,6 +233,33 @@ impl Db {
         .transpose()
     }
 
+    pub async fn find_user_by_id(&self, id: i64) -> Result<Option<User>, DbError> {
+        let row =
+            sqlx::query("SELECT id, nick_name, user_name, password_hash FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(User {
+                id: r.try_get(0)?,
+                nick_name: r.try_get(1)?,
+                user_name: r.try_get(2)?,
+                password_hash: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Replaces a shopper's password hash (a password change); whether the shopper exists.
+    pub async fn set_password_hash(&self, id: i64, password_hash: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     // ---- products ----
 
     pub async fn list_products(&self) -> Result<Vec<Product>, DbError> {

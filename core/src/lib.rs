@@ -7,6 +7,9 @@
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
+//! - [`password`]: the password policy (length, and not guessable: zxcvbn).
+//! - [`secrets`]: random secrets, the password hash (Argon2id), secret files written whole.
+//! - [`sessions`]: revoked sessions (logout, password change), shared by every gateway.
 //! - [`queue`]: the order queue between the gateway and the worker (an outbox table in the
 //!   database, or RabbitMQ), and group commit.
 //! - [`waiting_room`]: the per-product line of a drop: draw, positions, admission rate, challenges.
@@ -17,8 +20,11 @@ pub mod cookie;
 pub mod db;
 pub mod domain;
 pub mod html;
+pub mod password;
 pub mod queue;
 pub mod ring;
+pub mod secrets;
+pub mod sessions;
 pub mod site_manifest;
 pub mod stock;
 pub mod waiting_room;

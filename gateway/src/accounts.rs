@@ -1,22 +1,37 @@
-//! Shopper accounts: register, log in (issuing the `uid` and `sign` cookies), log out.
+//! Shopper accounts: register, log in (issuing the `uid` and `sign` cookies), log out (here or
+//! everywhere), change the password.
+//!
+//! Logins and registrations are throttled per client address and user name (`throttle`);
+//! logouts and password changes revoke tokens on every gateway (`sessions`).
 
 use crate::reply::Reply;
 use crate::request::Form;
 use crate::shop::Shop;
+use crate::throttle::retry_after_secs;
+use cookie::{Cookie, SameSite};
+use flashsale_core::cookie::Token;
 use flashsale_core::db::DbError;
 use flashsale_core::domain::now_unix;
+use flashsale_core::password::check_password;
+use flashsale_core::sessions::Revocation;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 const MAX_FIELD_CHARS: usize = 64;
-const MIN_PASSWORD_CHARS: usize = 8;
 
-pub async fn register(shop: &Shop, form: &Form) -> Reply {
+pub async fn register(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
+    if let Err(wait) = shop.throttle.register(client, Instant::now()) {
+        return too_many(wait, "/user/register");
+    }
     let nick_name = form.get("nickName").trim();
     let user_name = form.get("userName").trim();
     let password = form.get("password");
     if let Err(problem) = check_field("Nickname", nick_name)
         .and_then(|()| check_field("User name", user_name))
         .and_then(|()| check_field("Password", password))
-        .and_then(|()| check_password(password))
+        .and_then(|()| {
+            check_password(password, &[user_name, nick_name]).map_err(|weak| weak.to_string())
+        })
     {
         return Reply::page(400, "Cannot register", &problem, "/user/register");
     }
@@ -28,12 +43,7 @@ pub async fn register(shop: &Shop, form: &Form) -> Reply {
         Ok(hash) => hash,
         Err(e) => {
             tracing::error!(error = %e, "password hashing failed");
-            return Reply::page(
-                503,
-                "Try again",
-                "We could not register you just now.",
-                "/user/register",
-            );
+            return try_again("We could not register you just now.", "/user/register");
         }
     };
     match shop.db.create_user(nick_name, user_name, &hash).await {
@@ -50,12 +60,7 @@ pub async fn register(shop: &Shop, form: &Form) -> Reply {
         ),
         Err(e) => {
             tracing::error!(error = %e, "could not store a new shopper");
-            Reply::page(
-                503,
-                "Try again",
-                "We could not register you just now.",
-                "/user/register",
-            )
+            try_again("We could not register you just now.", "/user/register")
         }
     }
 }
@@ -131,9 +136,15 @@ async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
     }
 }
 
-pub async fn login(shop: &Shop, form: &Form) -> Reply {
+pub async fn login(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
     let user_name = form.get("userName").trim();
     let password = form.get("password");
+    if let Err(wait) = shop
+        .throttle
+        .login_allowed(user_name, client, Instant::now())
+    {
+        return too_many(wait, "/user/login");
+    }
     let user = if user_name.is_empty() || user_name.chars().count() > MAX_FIELD_CHARS {
         None
     } else {
@@ -141,12 +152,7 @@ pub async fn login(shop: &Shop, form: &Form) -> Reply {
             Ok(user) => user,
             Err(e) => {
                 tracing::error!(error = %e, "could not look up a shopper");
-                return Reply::page(
-                    503,
-                    "Try again",
-                    "We could not log you in just now.",
-                    "/user/login",
-                );
+                return try_again("We could not log you in just now.", "/user/login");
             }
         }
     };
@@ -156,6 +162,8 @@ pub async fn login(shop: &Shop, form: &Form) -> Reply {
         .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await;
     let Some(user) = user.filter(|_| ok) else {
+        shop.throttle
+            .login_failed(user_name, client, Instant::now());
         return Reply::page(
             401,
             "Cannot log in",
@@ -163,26 +171,176 @@ pub async fn login(shop: &Shop, form: &Form) -> Reply {
             "/user/login",
         );
     };
+    shop.throttle
+        .login_succeeded(user_name, client, Instant::now());
+    signed_in(shop, Reply::see_other("/"), user.id)
+}
+
+/// Ends the session of `token` on every gateway, or with `everywhere` every session of its
+/// shopper; then clears the cookies. Without a valid token only the cookies are cleared.
+pub async fn logout(shop: &Shop, token: Option<Token>, everywhere: bool) -> Reply {
+    if let Some(token) = token {
+        let revocation = if everywhere {
+            everything_until_now(shop, token.uid)
+        } else {
+            Revocation::Token {
+                id: token.id_hex(),
+                expires: token.expires,
+            }
+        };
+        if let Err(e) = shop.sessions.revoke(revocation).await {
+            tracing::warn!(error = %e, "could not revoke a session at logout");
+            // The cookies stay, so the shopper can try again and the token is not left valid
+            // behind a browser that believes it logged out.
+            return try_again("We could not log you out just now.", "/");
+        }
+        tracing::info!(user_id = token.uid, everywhere, "shopper logged out");
+    }
+    Reply::see_other("/")
+        .header("Set-Cookie", session_cookie(shop, "uid", "", 0))
+        .header("Set-Cookie", session_cookie(shop, "sign", "", 0))
+        .header("Set-Cookie", owner_cookie("", 0))
+}
+
+/// A signed-in shopper changes their password (`password`, `newPassword`): every other session
+/// of theirs ends, and this browser gets a new token.
+pub async fn change_password(shop: &Shop, token: Token, form: &Form, client: IpAddr) -> Reply {
+    const BACK: &str = "/user/password";
+    let user = match shop.db.find_user_by_id(token.uid).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return Reply::page(
+                401,
+                "Cannot change the password",
+                "Please log in.",
+                "/user/login",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not look up a shopper");
+            return try_again("We could not change your password just now.", BACK);
+        }
+    };
+    if let Err(wait) = shop
+        .throttle
+        .login_allowed(&user.user_name, client, Instant::now())
+    {
+        return too_many(wait, BACK);
+    }
+    let current = form.get("password");
+    let new = form.get("newPassword");
+    if !shop
+        .passwords
+        .verify(current, Some(user.password_hash.as_str()))
+        .await
+    {
+        shop.throttle
+            .login_failed(&user.user_name, client, Instant::now());
+        return Reply::page(
+            401,
+            "Cannot change the password",
+            "Your current password is wrong.",
+            BACK,
+        );
+    }
+    if let Err(problem) = check_field("New password", new).and_then(|()| {
+        check_password(new, &[user.user_name.as_str(), user.nick_name.as_str()])
+            .map_err(|weak| weak.to_string())
+    }) {
+        return Reply::page(400, "Cannot change the password", &problem, BACK);
+    }
+    let hash = match shop.passwords.hash(new).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            tracing::error!(error = %e, "password hashing failed");
+            return try_again("We could not change your password just now.", BACK);
+        }
+    };
+    if let Err(e) = shop.db.set_password_hash(user.id, &hash).await {
+        tracing::error!(error = %e, "could not store a new password");
+        return try_again("We could not change your password just now.", BACK);
+    }
+    if let Err(e) = shop
+        .sessions
+        .revoke(everything_until_now(shop, user.id))
+        .await
+    {
+        // The password is changed; the old sessions end once the store answers a retry.
+        tracing::error!(user_id = user.id, error = %e, "password changed but old sessions could not be revoked");
+        return try_again(
+            "Your password is changed, but we could not end your other sessions; please log out everywhere.",
+            "/",
+        );
+    }
+    tracing::info!(user_id = user.id, "shopper changed their password");
+    signed_in(shop, Reply::see_other("/"), user.id)
+}
+
+/// `GET /user/password`: the form of [`change_password`]. Served by the gateway (not sitegen)
+/// so every theme has it; no inline script or style, as the CSP wants.
+pub fn password_form() -> Reply {
+    let body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        <title>Change your password</title><link rel=\"stylesheet\" href=\"/static/style.css\">\
+        </head><body><main class=\"wrap\"><section class=\"panel form-panel\">\
+        <h1>Change your password</h1>\
+        <form class=\"form\" method=\"post\" action=\"/user/password\">\
+        <label for=\"password\">Current password</label>\
+        <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"64\">\
+        <label for=\"newPassword\">New password</label>\
+        <input id=\"newPassword\" name=\"newPassword\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\" maxlength=\"64\">\
+        <button class=\"button\" type=\"submit\">Change password</button></form>\
+        <p class=\"muted\">Every other session of yours ends; this browser stays logged in.</p>\
+        </section></main></body></html>";
+    Reply::new(200)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-store")
+        .body(body)
+}
+
+/// Every token of `uid` issued until now: they all expire within one TTL from now.
+fn everything_until_now(shop: &Shop, uid: i64) -> Revocation {
+    Revocation::User {
+        user_id: uid,
+        expires_upto: now_unix() + shop.session_ttl.as_secs() as i64,
+    }
+}
+
+/// `reply` with fresh `uid` and `sign` cookies for `uid`, expiring after any "log out
+/// everywhere" of theirs that this node knows of; on a ring also the `owner` hint.
+fn signed_in(shop: &Shop, reply: Reply, uid: i64) -> Reply {
     let ttl = shop.session_ttl.as_secs();
-    let token = shop.codec.issue(user.id, now_unix() + ttl as i64);
-    let mut reply = Reply::see_other("/")
+    let now = now_unix();
+    let expires = (now + ttl as i64).max(shop.sessions.min_expiry(uid));
+    let max_age = u64::try_from(expires - now).unwrap_or(ttl);
+    let token = shop.codec.issue(uid, expires);
+    let mut reply = reply
         .header(
             "Set-Cookie",
-            session_cookie("uid", &user.id.to_string(), ttl),
+            session_cookie(shop, "uid", &uid.to_string(), max_age),
         )
-        .header("Set-Cookie", session_cookie("sign", &token, ttl));
+        .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age));
     if shop.cluster.is_ring() {
-        let owner = shop.cluster.owner_name(user.id);
-        reply = reply.header("Set-Cookie", owner_cookie(&owner, ttl));
+        let owner = shop.cluster.owner_name(uid);
+        reply = reply.header("Set-Cookie", owner_cookie(&owner, max_age));
     }
     reply
 }
 
-pub fn logout() -> Reply {
-    Reply::see_other("/")
-        .header("Set-Cookie", session_cookie("uid", "", 0))
-        .header("Set-Cookie", session_cookie("sign", "", 0))
-        .header("Set-Cookie", owner_cookie("", 0))
+fn session_cookie(shop: &Shop, name: &str, value: &str, max_age: u64) -> String {
+    build_cookie(name, value, max_age, shop.cookie_secure)
+}
+
+fn build_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String {
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
 }
 
 /// The name of the cookie naming the shopper's owner node, for a proxy in front of the ring
@@ -191,13 +349,24 @@ pub fn logout() -> Reply {
 pub const OWNER_COOKIE: &str = "owner";
 
 /// `owner=<member name>`, set at login and whenever a node decides a request whose cookie
-/// names another node (the ring changed).
+/// names another node (the ring changed). Never `Secure`-only: it carries no secret.
 pub fn owner_cookie(member: &str, max_age: u64) -> String {
-    session_cookie(OWNER_COOKIE, member, max_age)
+    build_cookie(OWNER_COOKIE, member, max_age, false)
 }
 
-fn session_cookie(name: &str, value: &str, max_age: u64) -> String {
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+fn too_many(wait: Duration, back: &str) -> Reply {
+    let secs = retry_after_secs(wait);
+    Reply::page(
+        429,
+        "Too many attempts",
+        &format!("Too many attempts; please wait {secs} seconds and try again."),
+        back,
+    )
+    .header("Retry-After", secs.to_string())
+}
+
+fn try_again(message: &str, back: &str) -> Reply {
+    Reply::page(503, "Try again", message, back)
 }
 
 fn check_field(label: &str, value: &str) -> Result<(), String> {
@@ -209,16 +378,6 @@ fn check_field(label: &str, value: &str) -> Result<(), String> {
         ))
     } else if value.chars().any(char::is_control) {
         Err(format!("{label} must not contain control characters."))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_password(password: &str) -> Result<(), String> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        Err(format!(
-            "Password must be at least {MIN_PASSWORD_CHARS} characters."
-        ))
     } else {
         Ok(())
     }

@@ -6,6 +6,8 @@ pub enum StartError {
     Db(#[from] flashsale_core::db::DbError),
     #[error(transparent)]
     Password(#[from] crate::password::PasswordError),
+    #[error("could not read the revoked sessions")]
+    Sessions(#[from] flashsale_core::sessions::SessionError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: String,

@@ -6,6 +6,8 @@
 //! - `site_snapshot`: loads each publish of `dist/` whole, checked against its manifest.
 //! - [`accounts`]: register, log in (the `uid` + `sign` cookies), log out.
 //! - [`password`]: slow password hashing, bounded and off the async threads.
+//! - [`sessions`]: this node's cache of revoked sessions (logout, password change).
+//! - [`throttle`]: slows password guessing and mass registration.
 //! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
 //! - [`catalog`]: the products in memory and their sold-out flags.
@@ -30,9 +32,11 @@ pub mod reply;
 pub mod request;
 pub mod room;
 pub mod server;
+pub mod sessions;
 pub mod shop;
 mod site_snapshot;
 pub mod static_files;
+pub mod throttle;
 
 pub use error::StartError;
 pub use server::{spawn, GatewayHandle};

@@ -1,12 +1,10 @@
-//! Slow password hashing (Argon2id), off the async threads and bounded in number.
+//! Slow password hashing (Argon2id, from `flashsale_core::secrets`), off the async threads
+//! and bounded in number.
 //!
 //! Each hash takes tens of milliseconds and about 19 MiB; a login storm must not starve the
 //! request threads nor exhaust memory, so hashes run on the blocking pool behind a semaphore.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
+use flashsale_core::secrets::{hash_password, verify_password};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -28,7 +26,7 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(concurrent: usize) -> Result<Self, PasswordError> {
-        let decoy = hash_now(&flashsale_core::config::random_secret())?;
+        let decoy = hash_now(&flashsale_core::secrets::random_secret())?;
         Ok(Passwords {
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
             decoy: Arc::new(decoy),
@@ -56,27 +54,15 @@ impl Passwords {
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.decoy).to_string();
         let password = password.to_string();
-        let matched = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&stored)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let matched = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            .await
+            .unwrap_or(false);
         known && matched
     }
 }
 
 fn hash_now(password: &str) -> Result<String, PasswordError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    hash_password(password).map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@
 use crate::buy::{buy, BuyOutcome};
 use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
-use crate::request::{cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
+use crate::request::{client_ip, cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
 use crate::room::refusal;
+use crate::sessions::Standing;
 use crate::shop::Shop;
 use crate::static_files::Conditions;
 use crate::{accounts, orders};
 use async_trait::async_trait;
+use flashsale_core::cookie::Token;
 use flashsale_core::domain::{now_unix, now_unix_ms};
 use pingora::http::{Method, RequestHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
@@ -61,6 +63,7 @@ impl Gateway {
 
         let reply = match path.as_str() {
             "/healthz" if read_only => Reply::text(200, "ok"),
+            "/user/password" if read_only => accounts::password_form(),
             "/getOne" if method == Method::POST => {
                 let started = Instant::now();
                 let route = self.get_one(session, &query).await;
@@ -73,22 +76,14 @@ impl Gateway {
             "/getOne" => {
                 Reply::json(405, json!({"result": "method_not_allowed"})).header("Allow", "POST")
             }
-            "/user/register" | "/user/login" if method == Method::POST => {
-                let form = match read_form(session).await {
-                    Ok(form) => form,
-                    Err(reply) => return reply.into(),
-                };
-                if path == "/user/register" {
-                    accounts::register(&self.shop, &form).await
-                } else {
-                    accounts::login(&self.shop, &form).await
-                }
+            p if method == Method::POST && p.starts_with("/user/") => {
+                return self.user_post(session, p).await.into();
             }
-            "/user/logout" if method == Method::POST => accounts::logout(),
             "/user/challenge" if read_only => accounts::register_challenge(&self.shop),
             p if p.starts_with("/queue/") => return self.queue(session, p, &method).await,
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
-                Some(uid) => {
+                Ok(token) => {
+                    let uid = token.uid;
                     if let Err(elsewhere) = self.decided_here(session, uid, p) {
                         if let Route::Forward(_) = elsewhere {
                             self.shop.metrics.forwarded();
@@ -97,7 +92,7 @@ impl Gateway {
                     }
                     orders::order_status(&self.shop, uid, &p["/order/".len()..]).await
                 }
-                None => unauthorized(),
+                Err(refused) => refused,
             },
             p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
             _ if read_only => {
@@ -140,8 +135,9 @@ impl Gateway {
         }
     }
 
-    /// The shopper behind the request: a valid `sign` token whose uid matches the `uid` cookie.
-    fn shopper(&self, session: &Session) -> Option<i64> {
+    /// A `sign` token that verifies and whose uid matches the `uid` cookie (revocation not
+    /// checked: see [`Gateway::shopper`]).
+    fn verified_token(&self, session: &Session) -> Option<Token> {
         let headers = &session.req_header().headers;
         let mut uid_cookie = None;
         let mut sign = None;
@@ -150,8 +146,46 @@ impl Gateway {
             uid_cookie = uid_cookie.or_else(|| cookie(text, "uid"));
             sign = sign.or_else(|| cookie(text, "sign"));
         }
-        let uid = self.shop.codec.verify(sign?, now_unix()).ok()?;
-        (uid_cookie?.parse::<i64>().ok()? == uid).then_some(uid)
+        sign.and_then(|sign| self.shop.codec.verify_token(sign, now_unix()).ok())
+            .filter(|token| uid_cookie.and_then(|u| u.parse::<i64>().ok()) == Some(token.uid))
+    }
+
+    /// The shopper behind the request: a valid, unrevoked `sign` token whose uid matches the
+    /// `uid` cookie. Otherwise the answer: 401, or 503 when revocations cannot be read lately.
+    fn shopper(&self, session: &Session) -> Result<Token, Reply> {
+        let token = self.verified_token(session).ok_or_else(unauthorized)?;
+        match self.shop.sessions.standing(&token, now_unix_ms()) {
+            Standing::Valid => Ok(token),
+            Standing::Revoked => Err(unauthorized()),
+            Standing::Unknown => {
+                Err(Reply::json(503, json!({"result": "unavailable"})).result_word("unavailable"))
+            }
+        }
+    }
+
+    /// `POST /user/...`: the account forms. Cross-site posts are refused (login CSRF).
+    async fn user_post(&self, session: &mut Session, path: &str) -> Reply {
+        if !same_origin(session.req_header()) {
+            return Reply::text(403, "cross-site form posts are refused");
+        }
+        let form = match read_form(session).await {
+            Ok(form) => form,
+            Err(reply) => return reply,
+        };
+        let client = client_ip(session, &self.shop.trusted_proxies);
+        match path {
+            "/user/register" => accounts::register(&self.shop, &form, client).await,
+            "/user/login" => accounts::login(&self.shop, &form, client).await,
+            "/user/logout" => {
+                let everywhere = matches!(form.get("everywhere"), "1" | "true" | "on");
+                accounts::logout(&self.shop, self.shopper(session).ok(), everywhere).await
+            }
+            "/user/password" => match self.shopper(session) {
+                Ok(token) => accounts::change_password(&self.shop, token, &form, client).await,
+                Err(refused) => refused,
+            },
+            _ => Reply::text(404, "not found"),
+        }
     }
 
     async fn get_one(&self, session: &mut Session, query: &str) -> Route {
@@ -159,8 +193,9 @@ impl Gateway {
         if let Err(reply) = read_form(session).await {
             return reply.into();
         }
-        let Some(uid) = self.shopper(session) else {
-            return unauthorized().into();
+        let uid = match self.shopper(session) {
+            Ok(token) => token.uid,
+            Err(refused) => return refused.into(),
         };
         let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
             return Reply::json(400, json!({"result": "bad_request"}))
@@ -236,7 +271,16 @@ impl Gateway {
             _ => return Reply::text(404, "not found").into(),
         }
         let joining = action == "join";
-        let uid = self.shopper(session);
+        let uid = match self.shopper(session) {
+            Ok(token) => Some(token.uid),
+            // Revocations unreadable: a challenge is harmless (the join it is for needs the
+            // store, and checks again); anything else answers 503, as a Buy does.
+            Err(refused) if refused.status == 503 && action == "challenge" => {
+                self.verified_token(session).map(|t| t.uid)
+            }
+            Err(refused) if refused.status == 503 => return refused.into(),
+            Err(_) => None,
+        };
         if let Some(uid) = uid.filter(|_| action != "challenge") {
             // Before the body is read: a forwarded join carries its form to the owner.
             if let Err(elsewhere) = self.decided_here(session, uid, path) {
@@ -326,6 +370,35 @@ impl Gateway {
             }
             Ok(None) | Err(_) => Reply::json(503, json!({"result": "unavailable"})),
         }
+    }
+}
+
+/// Whether a form post comes from this site: its `Origin` (or, without one, its `Referer`)
+/// names the host it was sent to. A request with neither (a script, an old browser) passes:
+/// browsers send `Origin` on every cross-site POST.
+fn same_origin(req: &RequestHeader) -> bool {
+    let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(source) = header("origin").or_else(|| header("referer")) else {
+        return true;
+    };
+    let Some(host) = header("host").or_else(|| req.uri.authority().map(|a| a.as_str())) else {
+        return false;
+    };
+    let source_host = source
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    // Hosts without ports: a proxy in front (nginx's `$host`) drops the port, and another port
+    // of the same host is the same site to the browser's SameSite rule anyway.
+    hostname(source_host).eq_ignore_ascii_case(hostname(host))
+}
+
+/// `host[:port]` or `[v6]:port` without the port.
+fn hostname(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => authority,
     }
 }
 

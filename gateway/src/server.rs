@@ -24,6 +24,8 @@ const SITE_POLL_EVERY: Duration = Duration::from_millis(250);
 /// segment) sends a page's header and body in two writes once the body passes a kilobyte;
 /// 8 KiB carries a plain product page (about 2 KB) and any compressed page in one write.
 const WRITE_BUFFER: usize = 8 * 1024;
+/// How often revocations of expired tokens are forgotten.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often each ring peer is asked `/healthz`, and how long it has to answer.
 const PEER_CHECK_EVERY: Duration = Duration::from_secs(1);
 const PEER_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -132,6 +134,10 @@ pub fn spawn(
         SiteReload { shop: shop.clone() },
     ));
     server.add_service(background_service(
+        "sessions",
+        SessionRefresh { shop: shop.clone() },
+    ));
+    server.add_service(background_service(
         "waiting rooms",
         RoomRefresh { shop: shop.clone() },
     ));
@@ -192,6 +198,7 @@ impl BackgroundService for Housekeeping {
             let now = Instant::now();
             self.shop.cooldown.sweep(now);
             self.shop.pending.sweep(now);
+            self.shop.throttle.sweep(now);
             self.shop.room.sweep();
         }
     }
@@ -229,6 +236,49 @@ impl BackgroundService for RoomRefresh {
                     if remaining <= 0 {
                         self.shop.catalog.mark_sold_out(product.id);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Pulls the revocations other gateways recorded (see `sessions`), and now and then forgets
+/// the ones whose tokens have expired.
+struct SessionRefresh {
+    shop: Arc<Shop>,
+}
+
+#[async_trait]
+impl BackgroundService for SessionRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let sessions = &self.shop.sessions;
+        let mut tick = tokio::time::interval(crate::sessions::REFRESH_EVERY);
+        let mut failing = false;
+        let mut last_sweep = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            match sessions
+                .refresh(flashsale_core::domain::now_unix_ms())
+                .await
+            {
+                Ok(()) if failing => {
+                    tracing::info!("revoked sessions can be read again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot read revoked sessions; signed-in requests get 503 until they can be read");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            if last_sweep.elapsed() >= SESSION_SWEEP_EVERY {
+                last_sweep = Instant::now();
+                if let Err(e) = sessions.sweep(flashsale_core::domain::now_unix()).await {
+                    tracing::debug!(error = %e, "could not forget expired revocations");
                 }
             }
         }

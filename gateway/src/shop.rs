@@ -8,8 +8,11 @@ use crate::metrics::Metrics;
 use crate::orders::PendingOrders;
 use crate::password::Passwords;
 use crate::room::{Room, RoomParts};
+use crate::sessions::Sessions;
 use crate::static_files::StaticFiles;
+use crate::throttle::{Limits, Throttle};
 use flashsale_core::queue::OrderQueue;
+use flashsale_core::sessions::SessionStore;
 use flashsale_core::stock::StockStore;
 use flashsale_core::{Db, SignCodec};
 use std::path::PathBuf;
@@ -29,6 +32,12 @@ pub struct Shop {
     pub site: StaticFiles,
     pub cluster: Cluster,
     pub metrics: Metrics,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether cookies carry `Secure` (the shop is reached over HTTPS).
+    pub cookie_secure: bool,
     pub room: Room,
 }
 
@@ -44,6 +53,11 @@ pub struct ShopParts {
     pub cooldown_capacity: usize,
     pub dist: PathBuf,
     pub cluster: Cluster,
+    /// Where revoked sessions are shared (the stock store's home: Redis or memory).
+    pub sessions: Arc<dyn SessionStore>,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub cookie_secure: bool,
     /// The waiting rooms' store (where the stock lives), challenge key and settings.
     pub room: RoomParts,
 }
@@ -65,9 +79,16 @@ impl Shop {
             site: StaticFiles::new(parts.dist),
             cluster: parts.cluster,
             metrics: Metrics::default(),
+            sessions: Sessions::new(parts.sessions),
+            throttle: Throttle::new(parts.limits),
+            trusted_proxies: parts.trusted_proxies,
+            cookie_secure: parts.cookie_secure,
             room: Room::new(parts.room),
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
+        shop.sessions
+            .refresh(flashsale_core::domain::now_unix_ms())
+            .await?;
         Ok(Arc::new(shop))
     }
 }

@@ -79,6 +79,15 @@ impl StaticFiles {
     pub fn reload(&self) -> Result<bool, String> {
         let current = self.current();
         match Snapshot::load(&self.root, &current.snapshot) {
+            Ok(Some(snapshot)) if snapshot.files.is_empty() && !current.entries.is_empty() => {
+                // dist/ deleted, emptied, or a publish of nothing: an operator's slip far more
+                // often than an intent. Keep serving the last good site (the caller warns).
+                Err(format!(
+                    "{} is missing or empty; still serving the last publish ({} files)",
+                    self.root.display(),
+                    current.entries.len()
+                ))
+            }
             Ok(Some(snapshot)) => {
                 let site = Arc::new(Site::prepare(snapshot));
                 let files = site.entries.len();
@@ -351,6 +360,29 @@ mod tests {
                 .unwrap_or_else(|| panic!("{url} not found"));
             assert!(got.ends_with(want), "{url} -> {}", got.display());
         }
+    }
+
+    /// Regression (issue 14, finding 7): deleting or emptying `dist/` made every page 404 at
+    /// the next reload. Now the last good site stays, and the reload says why.
+    #[test]
+    fn finding_7_a_removed_or_emptied_dist_keeps_the_last_site() {
+        let (dir, files) = site();
+        let dist = dir.path().join("dist");
+        std::fs::remove_dir_all(&dist).expect("remove dist");
+        let why = files.reload().expect_err("a missing dist is reported");
+        assert!(why.contains("still serving"), "{why}");
+        assert_eq!(files.serve("/", Conditions::default()).status, 200);
+        assert_eq!(
+            files.serve("/product/1.html", Conditions::default()).status,
+            200
+        );
+        std::fs::create_dir_all(&dist).expect("empty dist");
+        assert!(files.reload().is_err());
+        assert_eq!(files.serve("/", Conditions::default()).status, 200);
+        // A real publish is picked up again.
+        std::fs::write(dist.join("index.html"), "new home").expect("write");
+        assert_eq!(files.reload(), Ok(true));
+        assert_eq!(files.serve("/", Conditions::default()).body, "new home");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct DrainStats {
     pub batches: AtomicU64,
     /// Batches given back because the database or the stock store could not be reached.
     pub outages: AtomicU64,
+    /// The same, with latency and retries, for Prometheus.
+    pub metrics: crate::metrics::WorkerMetrics,
 }
 
 impl DrainStats {
@@ -187,15 +189,23 @@ impl Drainer<'_> {
         let keep = claim(self.stock, orders)
             .await
             .map_err(|e| Failure::Outage(error_chain(&e)))?;
+        let started = std::time::Instant::now();
         let outcomes = self.db.record_orders(&keep).await.map_err(|e| match e {
             DbError::Busy(_) => Failure::Outage(error_chain(&e)),
             _ => Failure::Rejected(error_chain(&e)),
         })?;
         count(self.stats, &outcomes);
-        self.stats
-            .withdrawn
-            .fetch_add((orders.len() - keep.len()) as u64, Ordering::Relaxed);
+        let withdrawn = (orders.len() - keep.len()) as u64;
+        self.stats.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let metrics = &self.stats.metrics;
+        metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics
+            .orders
+            .with_label_values(&["withdrawn"])
+            .inc_by(withdrawn);
         Ok(())
     }
 
@@ -242,6 +252,7 @@ impl Drainer<'_> {
     }
 
     async fn give_back(&mut self, batch: Batch) {
+        self.stats.metrics.retried.inc_by(batch.orders.len() as u64);
         if let Err(e) = self.consumer.retry(batch).await {
             tracing::warn!(error = %e, "could not give a batch back; the broker redelivers it");
         }
@@ -254,6 +265,7 @@ impl Drainer<'_> {
                 self.stats
                     .dead_lettered
                     .fetch_add(orders, Ordering::Relaxed);
+                self.stats.metrics.dead_lettered.inc_by(orders);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not dead-letter an order; it will come back")
@@ -314,15 +326,20 @@ async fn claim(
 
 fn count(stats: &DrainStats, outcomes: &[Recorded]) {
     for outcome in outcomes {
-        let counter = match outcome {
-            Recorded::Confirmed => &stats.confirmed,
+        let (counter, result) = match outcome {
+            Recorded::Confirmed => (&stats.confirmed, "confirmed"),
             Recorded::Failed => {
                 tracing::warn!("an accepted order found no unit in the database; marked failed");
-                &stats.failed
+                (&stats.failed, "failed")
             }
-            Recorded::Duplicate => &stats.duplicates,
+            Recorded::Duplicate => {
+                // Already recorded: the broker delivered it again.
+                stats.metrics.redelivered.inc();
+                (&stats.duplicates, "duplicate")
+            }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        stats.metrics.orders.with_label_values(&[result]).inc();
     }
 }
 

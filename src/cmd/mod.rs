@@ -13,6 +13,7 @@ mod admin;
 mod audit;
 mod backup;
 mod gateway;
+pub mod logging;
 mod migrate;
 mod sitegen;
 mod up;
@@ -94,21 +95,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     })
 }
 
+/// The log format the config asks for, read before the logs start; a config that does not
+/// load gives plain text (`run` then reports why it does not load).
+pub fn log_format(file: Option<&std::path::Path>) -> logging::Format {
+    Config::load(file).map_or(logging::Format::Text, |c| {
+        logging::Format::from_config(&c.log_format)
+    })
+}
+
 pub fn init_logging(verbose: u8) {
-    // lapin reports every dropped connection as ERROR, our own clean closes included; the
-    // queue module logs each real failure with what happens next, so lapin is quiet unless
-    // RUST_LOG asks for it.
-    let default = match verbose {
-        0 => "info,pingora=warn,pingora_core=warn,pingora_proxy=warn,sqlx=warn,lapin=off",
-        1 => "debug,pingora_core=info,pingora_proxy=info,sqlx=info,lapin=warn",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init(verbose, logging::Format::Text);
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when

@@ -466,3 +466,97 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
     node_d.kill();
     ring.stop().await;
 }
+
+/// Regression (issue 14, finding 6): logout only cleared the browser's cookies, so a copied
+/// `sign` kept working on every node for its whole TTL. Now a logout on one node ends the
+/// session on all three (the revocation goes through Redis; each node pulls it within a
+/// second), while the shopper's other sessions go on until "log out everywhere".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn finding_6_logout_on_one_node_revokes_the_copied_sign_on_every_node() {
+    let ring = Ring3::start(&[5]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let a = &ring.nodes[0];
+    let r = client
+        .post(format!("http://{a}/user/register"))
+        .form(&[
+            ("nickName", "Mo"),
+            ("userName", "mo"),
+            ("password", "correct horse"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 303);
+    let login = || async {
+        let r = client
+            .post(format!("http://{a}/user/login"))
+            .form(&[("userName", "mo"), ("password", "correct horse")])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 303);
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(String::from))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let copied = login().await;
+    let other_device = login().await;
+    // 404: signed in, no such order; 401: not signed in.
+    let status_at = |node: &str, cookie: &str| {
+        let request = client
+            .get(format!("http://{node}/order/no-such-order"))
+            .header("Cookie", cookie)
+            .send();
+        async move { request.await.expect("order status").status().as_u16() }
+    };
+    for node in &ring.nodes {
+        assert_eq!(status_at(node, &copied).await, 404, "{node} before logout");
+    }
+
+    let c = &ring.nodes[2];
+    let r = client
+        .post(format!("http://{c}/user/logout"))
+        .header("Cookie", &copied)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    for node in &ring.nodes {
+        while status_at(node, &copied).await != 401 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{node} still accepts the copied sign 3 s after logout"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for node in &ring.nodes {
+        assert_eq!(status_at(node, &other_device).await, 404, "{node}");
+    }
+
+    // Log out everywhere (from B): the other session ends on every node too.
+    let b = &ring.nodes[1];
+    let r = client
+        .post(format!("http://{b}/user/logout"))
+        .header("Cookie", &other_device)
+        .form(&[("everywhere", "1")])
+        .send()
+        .await
+        .expect("logout everywhere");
+    assert_eq!(r.status(), 303);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    for node in &ring.nodes {
+        while status_at(node, &other_device).await != 401 {
+            assert!(std::time::Instant::now() < deadline, "{node}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    ring.stop().await;
+}

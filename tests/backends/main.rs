@@ -11,6 +11,10 @@ mod storm;
 mod faults;
 // A ring of three gateways: each shopper decided by one owner.
 mod cluster;
+// A worker's health and metrics.
+mod worker_metrics;
+// Revoked sessions while Redis is cut.
+mod sessions;
 // `flashsale up` on the real services SIGKILLed mid-storm.
 mod crash;
 // `flashsale audit` on books made inconsistent by hand.

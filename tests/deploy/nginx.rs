@@ -546,6 +546,43 @@ async fn the_gateway_gets_the_shoppers_address_and_cookies_on_a_kept_alive_conne
     );
 }
 
+/// Regression (issue 14, finding 10): shop pages went out without `X-Content-Type-Options`, a
+/// CSP or `Referrer-Policy`. Now the gateway sends them, and nginx sends the same for every
+/// static answer (the 404 page included).
+#[tokio::test]
+async fn finding_10_security_headers_are_the_gateways_on_every_page() {
+    let shop = Shop::start().await;
+    let nginx = Nginx::start(&shop.dist, std::slice::from_ref(&shop.addr)).await;
+    let client = plain_client();
+    let product = format!("/product/{}.html", shop.product_id);
+    for path in [
+        "/",
+        product.as_str(),
+        "/user/login",
+        "/static/style.css",
+        "/nope",
+    ] {
+        let from_gateway = get(&client, &format!("{}{path}", shop.url), None).await;
+        let from_nginx = get(&client, &format!("{}{path}", nginx.url), None).await;
+        for name in [
+            "x-content-type-options",
+            "content-security-policy",
+            "referrer-policy",
+        ] {
+            let gateway_value = header(from_gateway.headers(), name).map(String::from);
+            assert!(
+                gateway_value.is_some(),
+                "{path}: the gateway sends no {name}"
+            );
+            assert_eq!(
+                header(from_nginx.headers(), name).map(String::from),
+                gateway_value,
+                "{path}: {name}"
+            );
+        }
+    }
+}
+
 /// A browser whose cookies the test can also set by hand.
 fn browser_with(jar: &std::sync::Arc<reqwest::cookie::Jar>) -> Client {
     Client::builder()

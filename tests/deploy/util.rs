@@ -50,6 +50,8 @@ impl Shop {
             cookie_secret: Some(flashsale_core::config::random_secret()),
             cooldown_secs: 10,
             gateway_threads: 2,
+            // nginx in front names the client in X-Forwarded-For.
+            trusted_proxies: vec!["127.0.0.1".into()],
             ..Config::default()
         };
         // The product is put in before the shop starts, so no demo catalogue is seeded.
@@ -144,6 +146,10 @@ impl Ring {
                 cluster_secret: Some(cluster_secret.clone()),
                 cookie_secret: Some(cookie_secret.clone()),
                 gateway_threads: 1,
+                // nginx in front names the client; the tests register dozens of shoppers
+                // from this one machine.
+                trusted_proxies: vec!["127.0.0.1".into()],
+                register_per_address: 1_000,
                 ..Config::default()
             };
             stacks.push(Stack::start(&config).await.expect("a ring node starts"));

@@ -42,14 +42,14 @@ async fn login_sets_http_only_cookies_and_logout_clears_them() {
         .form(&[
             ("nickName", "Bo"),
             ("userName", "bo"),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ])
         .send()
         .await
         .expect("register");
     let r = browser
         .post(format!("{}/user/login", shop.url))
-        .form(&[("userName", "bo"), ("password", "12345678")])
+        .form(&[("userName", "bo"), ("password", "tulip garage 47")])
         .send()
         .await
         .expect("login");
@@ -91,12 +91,12 @@ async fn bad_form_fields_are_400() {
         [
             ("nickName", ""),
             ("userName", "a"),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ],
         [
             ("nickName", "A"),
             ("userName", ""),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ],
         [("nickName", "A"), ("userName", "a"), ("password", "")],
         [
@@ -107,18 +107,18 @@ async fn bad_form_fields_are_400() {
         [
             ("nickName", &long),
             ("userName", "a"),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ],
         [
             ("nickName", "A"),
             ("userName", &long),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ],
         [("nickName", "A"), ("userName", "a"), ("password", &long)],
         [
             ("nickName", "A"),
             ("userName", "a\u{0}b"),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ],
     ];
     let browser = shop.browser();
@@ -138,7 +138,7 @@ async fn bad_form_fields_are_400() {
         .form(&[
             ("nickName", ok.as_str()),
             ("userName", ok.as_str()),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ])
         .send()
         .await
@@ -154,7 +154,7 @@ async fn taken_user_name_is_409_and_html_is_escaped_in_the_answer() {
     let form = [
         ("nickName", "<b>x</b>"),
         ("userName", name),
-        ("password", "12345678"),
+        ("password", "tulip garage 47"),
     ];
     let first = browser
         .post(format!("{}/user/register", shop.url))
@@ -222,7 +222,7 @@ async fn oversized_form_is_refused() {
         .form(&[
             ("nickName", huge.as_str()),
             ("userName", "e"),
-            ("password", "12345678"),
+            ("password", "tulip garage 47"),
         ])
         .send()
         .await

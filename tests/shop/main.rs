@@ -19,6 +19,12 @@ mod shutdown;
 mod admin;
 // Weak secrets refused at start; a shared ring config starts every command.
 mod secrets;
+// Logout, log out everywhere, password change and key rotation end or keep sessions.
+mod sessions;
+// Password guessing slowed, weak passwords refused, cross-site posts refused.
+mod throttle;
+// The logs: plain text in a file, no cookies, no ERROR for a client that hung up.
+mod logs;
 // `flashsale up` SIGKILLed mid-storm keeps every 202.
 mod crash;
 // `flashsale backup` on a live shop.

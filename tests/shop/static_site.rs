@@ -206,3 +206,22 @@ async fn a_republish_is_served_without_a_restart_compressed_when_accepted() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Regression (issue 14, finding 7): deleting `dist/` while the gateway ran made every page
+/// 404 within a quarter of a second. Now the gateway keeps serving its last good site.
+#[tokio::test]
+async fn finding_7_pages_are_still_served_after_dist_is_removed() {
+    let shop = TestShop::start(&[product("Phone", 5)], 10).await;
+    let page = format!("{}/product/{}.html", shop.url, shop.product_ids[0]);
+    assert_eq!(reqwest::get(&page).await.expect("get").status(), 200);
+    std::fs::remove_dir_all(&shop.config.dist).expect("remove dist");
+    // The gateway looks at dist/ every 250 ms: watch for a second and more.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        for url in [format!("{}/", shop.url), page.clone()] {
+            let r = reqwest::get(&url).await.expect("get");
+            assert_eq!(r.status(), 200, "{url} after dist/ was removed");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

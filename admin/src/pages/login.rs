@@ -3,6 +3,7 @@
 
 use super::context;
 use crate::session::{self, same_secret};
+use crate::throttle::Throttle;
 use crate::{AdminState, AppError};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -68,11 +69,8 @@ pub async fn submit(
     }
     let now = Instant::now();
     let ip = peer.map_or_else(|| "unknown".to_string(), |p| p.0 .0.ip().to_string());
-    let keys = vec![
-        format!("user:{}", form.user.trim().to_lowercase()),
-        format!("ip:{ip}"),
-    ];
-    if let Some(wait) = state.throttle.wait(&keys, now) {
+    let keys = Throttle::keys(&form.user, &ip);
+    if let Some(wait) = state.throttle.wait_for(&form.user, &ip, now) {
         let secs = wait.as_secs().max(1);
         let mut page = login_page(
             &state,
@@ -100,7 +98,7 @@ pub async fn submit(
             &form.user,
         );
     }
-    state.throttle.succeeded(&keys);
+    state.throttle.logged_in(&form.user, &ip, now);
     let token = match state
         .sessions
         .create(&state.credentials.user, flashsale_core::domain::now_unix())

@@ -8,4 +8,5 @@ mod products;
 // Waiting rooms: the fields, live rate changes, the dashboard's numbers.
 mod queue;
 mod routes;
+mod slow_clients;
 mod util;

@@ -120,6 +120,45 @@ async fn the_csv_export_defuses_formulas() {
     );
 }
 
+/// Regression (issue 14, finding 8): a `;` in a user name went out unquoted, so a spreadsheet
+/// splitting on `;` (European locales) made `=…` after it a formula cell of its own.
+#[tokio::test]
+async fn finding_8_a_semicolon_user_name_stays_one_quoted_cell() {
+    let admin = Admin::start().await;
+    let id = admin
+        .db
+        .insert_product(&product("Phone", 10))
+        .await
+        .expect("insert");
+    let eve = admin
+        .db
+        .create_user("Eve", "eve;=cmd|' /C calc'!A0", "hash")
+        .await
+        .expect("user");
+    admin.record(&[(eve, id, 1_000)]).await;
+    let s = admin.login().await;
+    let csv = admin.get("/orders.csv", &s.cookie).await;
+    let line = csv.body.split("\r\n").nth(1).expect("one order");
+    assert!(
+        line.contains(",\"eve;=cmd|' /C calc'!A0\","),
+        "the name must be one quoted cell: {line}"
+    );
+    // Split as a `;` spreadsheet would, outside quotes: no cell starts a formula.
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' if !quoted => cells.push(String::new()),
+            c => cells.last_mut().expect("a cell").push(c),
+        }
+    }
+    assert!(
+        cells.iter().all(|c| !c.starts_with(['=', '+', '-', '@'])),
+        "{cells:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_dashboard_counts_each_product() {
     let admin = Admin::start().await;

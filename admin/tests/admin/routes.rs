@@ -7,8 +7,10 @@ use axum::body::Body;
 use axum::http::{header, Request};
 use flashsale_admin::{Access, ROUTES};
 
-/// The only routes anyone may use: the login form and the assets its page needs.
+/// The only routes anyone may use: the login form, the assets its page needs, and the health
+/// check (it says nothing but "ok").
 const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("GET", "/static/{file}"),
@@ -118,4 +120,14 @@ async fn public_routes_are_only_the_login_and_its_assets() {
     assert_eq!(login.header("x-frame-options"), "DENY");
     // An unknown path is a 404, not a page.
     assert_eq!(admin.get("/nope", "").await.status, 404);
+}
+
+/// Regression (issue 14, finding 11): the admin had no health check; DESIGN says `GET
+/// /healthz` answers 200 without credentials.
+#[tokio::test]
+async fn finding_11_healthz_answers_without_credentials() {
+    let admin = Admin::start().await;
+    let answer = admin.get("/healthz", "").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "ok");
 }
