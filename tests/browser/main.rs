@@ -17,3 +17,7 @@ mod util;
 mod admin;
 // A shopper registers, logs in, buys, and sees the order confirmed; a sold-out product.
 mod shopper;
+// A drop with a waiting room: join, the draw, the wait, the turn, Buy; on a phone too.
+mod room;
+// The waiting room's proof of work, solved natively for the shoppers the tests add.
+mod pow;

@@ -1,0 +1,349 @@
+//! A drop with a waiting room, in the browser: a shopper signs up, opens the product during
+//! its prequeue, joins (the page's worker solves the challenge), sees the draw at the start,
+//! waits with a number and an estimate, is let in, and buys. Screenshots of every state,
+//! and of the page on a phone.
+
+use crate::shop::{product, TestShop};
+use crate::util::{Browser, PATIENCE};
+use flashsale_core::domain::{now_unix, NewProduct};
+use std::time::Duration;
+
+/// Shoppers who join the line through the API before the browser's shopper, so the draw
+/// has someone to place it among.
+const OTHERS: i64 = 20;
+
+/// Records every headline the waiting room shows from now on, in `window.roomTexts`.
+const WATCH_ROOM: &str = r#"
+    const headline = document.getElementById("room-headline");
+    window.roomTexts = [headline.textContent];
+    new MutationObserver(() => {
+        const t = headline.textContent;
+        if (window.roomTexts[window.roomTexts.length - 1] !== t) window.roomTexts.push(t);
+    }).observe(headline, { childList: true, characterData: true, subtree: true });
+"#;
+
+fn queued(name: &str, stock: i64, sale_start: i64, admit_per_second: u32) -> NewProduct {
+    NewProduct {
+        queue: true,
+        admit_per_second,
+        sale_start: Some(sale_start),
+        image: "/static/img/sneakers.svg".into(),
+        description: "The drop of the season. One pair per shopper.".into(),
+        ..product(name, stock)
+    }
+}
+
+impl Browser {
+    /// The headlines the room showed (see [`WATCH_ROOM`]).
+    async fn room_texts(&self) -> Vec<String> {
+        self.client
+            .execute("return window.roomTexts || [];", vec![])
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Waits up to `patience` for the room's headline to satisfy `ok`; returns it.
+    async fn wait_for_headline(
+        &self,
+        what: &str,
+        patience: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let text = self.text("#room-headline").await;
+            if ok(&text) {
+                return text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the waiting room never showed {what}; it shows {text:?} after {:?}",
+                self.room_texts().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Joins `product`'s line as the shopper `cookie`, solving the challenge natively.
+async fn join_line(shop: &TestShop, client: &reqwest::Client, cookie: &str, product: i64) {
+    let challenge: serde_json::Value = client
+        .get(format!("{}/queue/{product}/challenge", shop.url))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .expect("challenge")
+        .json()
+        .await
+        .expect("challenge JSON");
+    let text = challenge["challenge"].as_str().expect("a challenge");
+    let bits = challenge["difficulty"].as_u64().expect("a difficulty") as u32;
+    let nonce = crate::pow::solve(text, bits);
+    let joined = client
+        .post(format!("{}/queue/{product}/join", shop.url))
+        .header("Cookie", cookie)
+        .form(&[("challenge", text), ("nonce", nonce.as_str())])
+        .send()
+        .await
+        .expect("join");
+    assert_eq!(joined.status(), 200, "join the line");
+}
+
+#[tokio::test]
+#[ignore = "needs the gateway's /queue endpoints (branch room-core)"]
+async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
+    // The sale starts when the shopper has had time to sign up and join; one shopper a
+    // second is let in, so the wait is seen.
+    let start = now_unix() + 25;
+    let products = [
+        queued("Hyped Sneaker", 5, start, 1),
+        // Its line opens in an hour: closed.
+        queued("Next Week's Jacket", 5, now_unix() + 7_200, 100),
+        // Nothing left: the line is over.
+        queued("Gone Cap", 0, now_unix() - 60, 100),
+    ];
+    let shop = TestShop::start_configured(&products, |config| {
+        config.cooldown_secs = 2;
+        config.queue_prequeue_secs = 3_600;
+        // Small enough for a test machine, big enough that the puzzle shows.
+        config.queue_pow_difficulty = 14;
+    })
+    .await;
+    let [drop, later, gone] = [
+        shop.product_ids[0],
+        shop.product_ids[1],
+        shop.product_ids[2],
+    ];
+
+    // Others are in the prequeue already.
+    let client = reqwest::Client::new();
+    for uid in 0..OTHERS {
+        join_line(&shop, &client, &shop.cookie_header(1_000 + uid), drop).await;
+    }
+
+    let browser = Browser::start().await;
+    crate::shopper::register_and_log_in(&browser, &shop, "line_ann").await;
+
+    // Closed: the line of the later drop opens an hour before its sale.
+    browser
+        .goto(&format!("{}/product/{later}.html", shop.url))
+        .await;
+    browser
+        .wait_for_headline("the opening time", PATIENCE, |t| {
+            t.starts_with("Line opens at ")
+        })
+        .await;
+    assert!(!browser
+        .find("#buy")
+        .await
+        .is_enabled()
+        .await
+        .expect("state"));
+    browser.screenshot("room-1-closed").await;
+
+    // Sold out: the line is closed.
+    browser
+        .goto(&format!("{}/product/{gone}.html", shop.url))
+        .await;
+    browser
+        .wait_for_headline("the end of the line", PATIENCE, |t| {
+            t == "Sold out: the line is closed"
+        })
+        .await;
+    browser.screenshot("room-2-sold-out").await;
+
+    // The drop, during its prequeue.
+    browser
+        .goto(&format!("{}/product/{drop}.html", shop.url))
+        .await;
+    browser
+        .wait_for_headline("the open line", PATIENCE, |t| t == "The line is open")
+        .await;
+    assert!(browser
+        .find("#room-join")
+        .await
+        .is_displayed()
+        .await
+        .expect("state"));
+    assert!(
+        !browser
+            .find("#buy")
+            .await
+            .is_enabled()
+            .await
+            .expect("state"),
+        "Buy waits for the shopper's turn"
+    );
+    browser.screenshot("room-3-prequeue").await;
+
+    browser
+        .client
+        .execute(WATCH_ROOM, vec![])
+        .await
+        .expect("watch the room");
+    browser.click("#room-join").await;
+    let joined = browser
+        .wait_for_headline("the place taken", PATIENCE, |t| t.starts_with("You're in."))
+        .await;
+    assert!(
+        joined.starts_with("You're in. The order is drawn at "),
+        "{joined}"
+    );
+    assert!(
+        browser
+            .room_texts()
+            .await
+            .iter()
+            .any(|t| t == "Joining the line\u{2026}"),
+        "the puzzle showed its progress: {:?}",
+        browser.room_texts().await
+    );
+    let countdown = browser.text("#room-detail").await;
+    assert!(countdown.starts_with("Draw in 0:"), "{countdown}");
+    browser.screenshot("room-4-joined").await;
+
+    // The draw at the start: a number in line and an estimate, then the turn.
+    let until_start = Duration::from_secs((start - now_unix()).max(0) as u64);
+    let waiting = browser
+        .wait_for_headline("a place in line", until_start + PATIENCE, |t| {
+            t.starts_with("Number ") || t.starts_with("It's your turn")
+        })
+        .await;
+    if waiting.starts_with("Number ") {
+        browser.screenshot("room-5-waiting").await;
+    }
+    let turn = browser
+        .wait_for_headline(
+            "the shopper's turn",
+            Duration::from_secs(OTHERS as u64 + 1) + PATIENCE,
+            |t| t.starts_with("It's your turn: "),
+        )
+        .await;
+    assert!(turn.ends_with(" left to buy"), "{turn}");
+    let seen = browser.room_texts().await;
+    let number = seen
+        .iter()
+        .find(|t| t.starts_with("Number "))
+        .unwrap_or_else(|| panic!("never showed a place in line: {seen:?}"));
+    // "Number 7 in line, less than a minute": the place, then the estimate.
+    let place: u64 = number["Number ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no number in {number:?}"));
+    assert!(
+        (1..=OTHERS as u64 + 1).contains(&place),
+        "the draw placed the shopper among {} joiners: {number}",
+        OTHERS + 1
+    );
+    assert!(
+        number.contains("less than a minute") || number.contains("about "),
+        "an estimate: {number}"
+    );
+    assert!(browser
+        .find("#buy")
+        .await
+        .is_enabled()
+        .await
+        .expect("state"));
+    browser.screenshot("room-6-your-turn").await;
+
+    // Buy, in turn.
+    browser.click("#buy").await;
+    browser
+        .wait_for_text("#buy-result", "the confirmation", |t| {
+            t.starts_with("Order placed") || t.starts_with("Confirmed!")
+        })
+        .await;
+    browser
+        .wait_for_text("#buy-result", "the confirmed order", |t| {
+            t.starts_with("Confirmed!")
+        })
+        .await;
+    browser
+        .wait_for_headline("the purchase", PATIENCE, |t| t == "You got one.")
+        .await;
+    browser.screenshot("room-7-bought").await;
+    assert_eq!(shop.wait_for_confirmed(drop, 1).await.len(), 1);
+
+    // On a phone.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone size");
+    browser
+        .goto(&format!("{}/product/{later}.html", shop.url))
+        .await;
+    browser
+        .wait_for_headline("the opening time", PATIENCE, |t| {
+            t.starts_with("Line opens at ")
+        })
+        .await;
+    browser.screenshot("room-8-phone").await;
+    let overflow: bool = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    assert!(!overflow, "nothing is wider than the phone");
+
+    browser.close().await;
+    shop.stack.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+#[ignore = "needs the gateway's /queue endpoints (branch room-core)"]
+async fn buy_before_the_turn_is_explained() {
+    // The sale is on, the line paused: the shopper joins but is not let in.
+    let shop = TestShop::start_configured(
+        &[queued("Paused Sneaker", 5, now_unix() - 5, 0)],
+        |config| config.queue_pow_difficulty = 8,
+    )
+    .await;
+    let id = shop.product_ids[0];
+    let browser = Browser::start().await;
+    crate::shopper::register_and_log_in(&browser, &shop, "line_bob").await;
+    browser
+        .goto(&format!("{}/product/{id}.html", shop.url))
+        .await;
+    browser
+        .wait_for_headline("the open line", PATIENCE, |t| t == "The sale is on")
+        .await;
+    browser.click("#room-join").await;
+    let waiting = browser
+        .wait_for_headline("a place", PATIENCE, |t| t.starts_with("Number "))
+        .await;
+    assert_eq!(waiting, "Number 1 in line, the line is paused for now");
+    assert!(!browser
+        .find("#buy")
+        .await
+        .is_enabled()
+        .await
+        .expect("state"));
+    // A Buy the page would not have let through (a stale tab, say): the shop refuses it and
+    // the page says why.
+    browser
+        .client
+        .execute(
+            r#"const b = document.getElementById("buy"); b.disabled = false; b.click();"#,
+            vec![],
+        )
+        .await
+        .expect("press the disabled button");
+    browser
+        .wait_for_text("#buy-result", "the refusal explained", |t| {
+            t.starts_with("It's not your turn yet")
+        })
+        .await;
+    browser.screenshot("room-not-admitted").await;
+    browser.close().await;
+    shop.stack.shutdown().await.expect("shutdown");
+}
