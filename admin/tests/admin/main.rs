@@ -5,5 +5,7 @@ mod api;
 mod login;
 mod orders;
 mod products;
+// The waiting room's fields, column, pause panel and dashboard numbers.
+mod room_pages;
 mod routes;
 mod util;
