@@ -4,6 +4,7 @@ use anyhow::Context;
 use flashsale_core::config::redact_url;
 use flashsale_core::queue::{AmqpConsumer, AmqpQueue, MemoryQueue, OrderConsumer, OrderQueue};
 use flashsale_core::stock::{MemoryStock, RedisStock, StockStore};
+use flashsale_core::waiting_room::{MemoryRoom, RedisRoom, WaitingRoom};
 use flashsale_core::Config;
 use std::sync::Arc;
 
@@ -20,6 +21,22 @@ pub async fn stock_store(config: &Config) -> anyhow::Result<Arc<dyn StockStore>>
         .with_context(|| {
             format!(
                 "could not connect to the stock store at {}",
+                redact_url(&config.stock_url)
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// The waiting rooms' store: where the stock lives (`stock_url`, under `stock_prefix`).
+pub async fn waiting_room(config: &Config) -> anyhow::Result<Arc<dyn WaitingRoom>> {
+    if is_memory(&config.stock_url) {
+        return Ok(Arc::new(MemoryRoom::new()));
+    }
+    let store = RedisRoom::connect(&config.stock_url, &config.stock_prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "could not connect to the waiting rooms' store at {}",
                 redact_url(&config.stock_url)
             )
         })?;

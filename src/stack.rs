@@ -11,8 +11,10 @@ use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
 use flashsale_core::queue::OrderConsumer;
 use flashsale_core::stock::{load_missing_from_db, StockStore};
+use flashsale_core::waiting_room::{ChallengeKey, WaitingRoom};
 use flashsale_core::{Config, Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
+use flashsale_gateway::room::{RoomParts, RoomSettings};
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub struct Stack {
     pub db: Db,
     pub gateway_url: String,
     pub stock: Arc<dyn StockStore>,
+    /// The waiting rooms, beside the stock (the admin pushes rate changes to it).
+    pub room: Arc<dyn WaitingRoom>,
     pub worker_stats: Arc<DrainStats>,
     queue: Queue,
     shop: Option<Arc<Shop>>,
@@ -62,6 +66,7 @@ impl Stack {
         }
         let db = connect_db(config).await?;
         let stock = backends::stock_store(config).await?;
+        let room = backends::waiting_room(config).await?;
 
         let worker_stats = Arc::new(DrainStats::default());
         let worker = if parts.worker {
@@ -100,6 +105,11 @@ impl Stack {
                     &config.ring_self(),
                     config.cluster_secret().as_bytes(),
                 ),
+                room: RoomParts {
+                    store: room.clone(),
+                    key: ChallengeKey::derive(secret.as_bytes()),
+                    settings: RoomSettings::from_config(config),
+                },
             })
             .await?;
             running_shop = Some(shop.clone());
@@ -119,6 +129,7 @@ impl Stack {
             db,
             gateway_url: format!("http://{}", config.gateway_listen),
             stock,
+            room,
             worker_stats,
             queue,
             shop: running_shop,
@@ -272,6 +283,7 @@ pub async fn start_admin(
     config: &Config,
     db: Db,
     stock: Arc<dyn StockStore>,
+    room: Arc<dyn WaitingRoom>,
 ) -> anyhow::Result<RunningAdmin> {
     let for_load = config.clone();
     // Hashing a configured password takes a moment: off the async threads.
@@ -283,6 +295,8 @@ pub async fn start_admin(
     let state = flashsale_admin::AdminState::new(flashsale_admin::AdminParts {
         db,
         stock,
+        room,
+        default_admit_per_second: config.queue_admit_per_second,
         // The same options as `flashsale sitegen`, so a republish renders only what changed.
         site: site_options(config),
         credentials,

@@ -54,7 +54,9 @@ pub async fn create_product(
     State(state): State<AdminState>,
     body: Result<Json<ProductBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<ProductJson>)> {
-    let new = product_body(body)?.validate().map_err(AppError::Invalid)?;
+    let new = product_body(body)?
+        .validate_with(state.default_admit_per_second)
+        .map_err(AppError::Invalid)?;
     let product = catalog::create(&state, &new).await?;
     Ok((StatusCode::CREATED, Json(ProductJson::from(&product))))
 }
@@ -65,7 +67,9 @@ pub async fn update_product(
     body: Result<Json<ProductBody>, JsonRejection>,
 ) -> ApiResult<Json<ProductJson>> {
     let id = product_id(&id)?;
-    let new = product_body(body)?.validate().map_err(AppError::Invalid)?;
+    let new = product_body(body)?
+        .validate_with(state.default_admit_per_second)
+        .map_err(AppError::Invalid)?;
     let product = catalog::update(&state, id, &new).await?;
     Ok(Json(ProductJson::from(&product)))
 }

@@ -3,6 +3,7 @@
 use crate::{AdminState, AppError};
 use flashsale_core::domain::{NewProduct, Product};
 use flashsale_core::stock::load_from_db;
+use flashsale_core::waiting_room::LineStart;
 use flashsale_sitegen::RenderSummary;
 
 /// Adds a product and makes its stock known to the stock store, so it can be bought as soon
@@ -15,6 +16,7 @@ pub async fn create(state: &AdminState, new: &NewProduct) -> Result<Product, App
         .await?
         .ok_or(AppError::NoSuchProduct(id))?;
     load_from_db(&state.db, state.stock.as_ref(), &product).await?;
+    push_rate(state, &product).await?;
     tracing::info!(product = id, "product added");
     Ok(product)
 }
@@ -32,16 +34,46 @@ pub async fn update(state: &AdminState, id: i64, new: &NewProduct) -> Result<Pro
     if new.stock != old.stock {
         reset_stock(state, id, new.stock).await?;
     }
+    let product = state
+        .db
+        .get_product(id)
+        .await?
+        .ok_or(AppError::NoSuchProduct(id))?;
+    if product.queue
+        && (!old.queue
+            || product.admit_per_second != old.admit_per_second
+            || product.sale_start != old.sale_start)
+    {
+        push_rate(state, &product).await?;
+    }
     tracing::info!(
         product = id,
         stock_changed = new.stock != old.stock,
         "product edited"
     );
-    state
-        .db
-        .get_product(id)
-        .await?
-        .ok_or(AppError::NoSuchProduct(id))
+    Ok(product)
+}
+
+/// Tells the waiting room a queued product's rate (0: paused) and start, so every gateway
+/// admits at the new rate from now on, within a second (they re-read the line that often).
+async fn push_rate(state: &AdminState, product: &Product) -> Result<(), AppError> {
+    if !product.queue {
+        return Ok(());
+    }
+    let now_ms = flashsale_core::domain::now_unix_ms();
+    let start = LineStart {
+        start_ms: product
+            .sale_start
+            .map_or(now_ms, |s| s.saturating_mul(1000)),
+        rate: product.admit_per_second,
+    };
+    state.room.set_rate(product.id, start, now_ms).await?;
+    tracing::info!(
+        product = product.id,
+        admit_per_second = product.admit_per_second,
+        "waiting room rate set"
+    );
+    Ok(())
 }
 
 /// Sets the stock store's units of product `id` after the admin set its stock to `stock`.
@@ -83,6 +115,10 @@ async fn reset_stock(state: &AdminState, id: i64, stock: i64) -> Result<(), AppE
 pub async fn delete(state: &AdminState, id: i64) -> Result<(), AppError> {
     if !state.db.delete_product(id).await? {
         return Err(AppError::NoSuchProduct(id));
+    }
+    if let Err(e) = state.room.remove(id).await {
+        // The line of a deleted product is never read again; only its keys stay behind.
+        tracing::warn!(product = id, error = %e, "could not remove a waiting room");
     }
     tracing::info!(product = id, "product deleted");
     Ok(())

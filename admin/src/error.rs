@@ -26,6 +26,8 @@ pub enum AppError {
     Stock(#[from] flashsale_core::stock::LoadError),
     #[error("the stock store failed")]
     StockStore(#[from] flashsale_core::stock::StockError),
+    #[error("the waiting room store failed")]
+    Room(#[from] flashsale_core::waiting_room::RoomError),
     #[error("rendering the site failed")]
     Publish(#[from] flashsale_sitegen::SitegenError),
     #[error("{0}")]
@@ -42,6 +44,7 @@ impl AppError {
             AppError::Db(_)
             | AppError::Stock(_)
             | AppError::StockStore(_)
+            | AppError::Room(_)
             | AppError::Publish(_)
             | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

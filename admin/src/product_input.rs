@@ -1,7 +1,7 @@
 //! A product as an admin typed it into the form or sent it to the API, checked field by
 //! field into the [`NewProduct`] the database takes. Both doors share this one check.
 
-use flashsale_core::domain::{NewProduct, Product, DEFAULT_ADMIT_PER_SECOND};
+use flashsale_core::domain::{NewProduct, Product};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -53,8 +53,9 @@ impl ProductForm {
     }
 
     /// Every field checked, an empty `admitPerSecond` meaning the built-in default.
+    #[cfg(test)]
     pub fn validate(&self) -> Result<NewProduct, FieldErrors> {
-        self.validate_with(DEFAULT_ADMIT_PER_SECOND)
+        self.validate_with(flashsale_core::domain::DEFAULT_ADMIT_PER_SECOND)
     }
 
     /// Every field checked; all problems at once, so the admin fixes them in one go. An empty

@@ -5,6 +5,7 @@ use crate::session::Sessions;
 use crate::templates::Templates;
 use crate::throttle::Throttle;
 use flashsale_core::stock::StockStore;
+use flashsale_core::waiting_room::WaitingRoom;
 use flashsale_core::Db;
 use flashsale_sitegen::{RenderSummary, SiteOptions};
 use std::sync::Arc;
@@ -15,6 +16,10 @@ pub struct AdminParts {
     pub db: Db,
     /// The same store the gateways reserve from: stock edits reset it.
     pub stock: Arc<dyn StockStore>,
+    /// The same waiting rooms the gateways read: rate changes and pauses go there.
+    pub room: Arc<dyn WaitingRoom>,
+    /// `admitPerSecond` of a product saved without one (`queue_admit_per_second`).
+    pub default_admit_per_second: u32,
     /// Where and how republishing renders the site.
     pub site: SiteOptions,
     pub credentials: Credentials,
@@ -27,6 +32,8 @@ pub struct AdminState(Arc<Inner>);
 pub struct Inner {
     pub db: Db,
     pub stock: Arc<dyn StockStore>,
+    pub room: Arc<dyn WaitingRoom>,
+    pub default_admit_per_second: u32,
     pub site: SiteOptions,
     pub credentials: Credentials,
     pub sessions: Sessions,
@@ -43,6 +50,8 @@ impl AdminState {
         Ok(AdminState(Arc::new(Inner {
             db: parts.db,
             stock: parts.stock,
+            room: parts.room,
+            default_admit_per_second: parts.default_admit_per_second,
             site: parts.site,
             credentials: parts.credentials,
             sessions: Sessions::default(),

@@ -46,6 +46,7 @@ impl Gateways {
                 cooldown_capacity: 4_000_000,
                 dist: dist.path().to_path_buf(),
                 cluster: Cluster::new(&nodes, 20, node, cluster_secret.as_bytes()),
+                room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
             })
             .await?;
             handles.push(flashsale_gateway::spawn(shop, node, 0, None)?);

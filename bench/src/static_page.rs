@@ -60,6 +60,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         cooldown_capacity: 1000,
         dist: dist.clone(),
         cluster: Cluster::alone(&gateway_addr),
+        room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;
     let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;

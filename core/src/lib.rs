@@ -8,6 +8,7 @@
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations.
 //! - [`stock`]: the stock store that reserves units atomically (memory or Redis).
 //! - [`queue`]: the order queue between the gateway and the worker (memory or RabbitMQ).
+//! - [`waiting_room`]: the per-product line of a drop: draw, positions, admission rate, challenges.
 //! - [`site_manifest`]: what a publish of `dist/` holds; written by sitegen, read by the gateway.
 
 pub mod config;
@@ -19,6 +20,7 @@ pub mod queue;
 pub mod ring;
 pub mod site_manifest;
 pub mod stock;
+pub mod waiting_room;
 
 pub use config::Config;
 pub use cookie::SignCodec;

@@ -1,6 +1,7 @@
 //! The Buy decision (`POST /getOne`), independent of HTTP.
 //!
-//! In order: the product exists and its sale is open; the shopper's cooldown has run out
+//! In order: the product exists and its sale is open; a queued product's shopper is
+//! admitted (see `room`); the shopper's cooldown has run out
 //! (atomic check-and-set); the product is not flagged sold out; the stock store reserves one
 //! unit (one per shopper, never below zero); the order is published. If publishing fails,
 //! the order is withdrawn in the stock store before answering 503, so nothing is sold that is
@@ -8,6 +9,7 @@
 //! confirm was lost), the answer is 202 after all. See the claim protocol in `core::stock`.
 
 use crate::cooldown::Refused;
+use crate::room::Admission;
 use crate::shop::Shop;
 use flashsale_core::domain::{new_order_id, now_unix, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
@@ -20,6 +22,8 @@ pub enum BuyOutcome {
     },
     NoSuchProduct,
     NotOnSale,
+    /// A queued product, and this shopper holds no valid admission.
+    NotAdmitted,
     TooFast {
         retry_after: Duration,
     },
@@ -36,6 +40,7 @@ impl BuyOutcome {
             BuyOutcome::Queued { .. } => "queued",
             BuyOutcome::NoSuchProduct => "no_such_product",
             BuyOutcome::NotOnSale => "not_on_sale",
+            BuyOutcome::NotAdmitted => "not_admitted",
             BuyOutcome::TooFast { .. } => "too_fast",
             BuyOutcome::SoldOut => "sold_out",
             BuyOutcome::AlreadyBought => "already_bought",
@@ -48,6 +53,7 @@ impl BuyOutcome {
             BuyOutcome::Queued { .. } => 202,
             BuyOutcome::NoSuchProduct => 404,
             BuyOutcome::NotOnSale => 403,
+            BuyOutcome::NotAdmitted => 403,
             BuyOutcome::TooFast { .. } => 429,
             BuyOutcome::SoldOut => 410,
             BuyOutcome::AlreadyBought => 409,
@@ -62,6 +68,14 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
     };
     if product.sale_window(now_unix()) != SaleWindow::Open {
         return BuyOutcome::NotOnSale;
+    }
+    if product.queue {
+        // Before the cooldown and any stock: a shopper who is not admitted spends nothing.
+        match shop.room.admission(&product, user_id, now_unix_ms()).await {
+            Admission::Admitted => {}
+            Admission::NotAdmitted => return BuyOutcome::NotAdmitted,
+            Admission::Unavailable => return BuyOutcome::Unavailable,
+        }
     }
     match shop.cooldown.try_start(user_id, now) {
         Ok(()) => {}

@@ -38,6 +38,11 @@ impl Catalog {
             .clone()
     }
 
+    /// Every product, shared.
+    pub fn all(&self) -> Vec<Arc<Product>> {
+        self.snapshot().values().cloned().collect()
+    }
+
     pub fn replace(&self, products: Vec<Product>) {
         let map = products.into_iter().map(|p| (p.id, Arc::new(p))).collect();
         *self.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(map);

@@ -11,6 +11,7 @@
 //! - [`catalog`]: the products in memory and their sold-out flags.
 //! - [`cluster`]: the ring of gateways: who owns a shopper, and the forwarding marker.
 //! - [`metrics`]: per-node counters and latency, in the Prometheus text format.
+//! - [`room`]: the waiting room: challenges, joins, status, and who may Buy a queued product.
 //! - [`orders`]: order status for the shopper who placed it.
 //! - [`shop`]: the state a node shares across its threads.
 //! - [`reply`], [`request`]: writing responses, reading cookies, queries and forms.
@@ -27,6 +28,7 @@ pub mod password;
 pub mod proxy;
 pub mod reply;
 pub mod request;
+pub mod room;
 pub mod server;
 pub mod shop;
 mod site_snapshot;

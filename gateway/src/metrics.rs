@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every `result` word of `/getOne`, in the order of the counters.
-const RESULTS: [&str; 9] = [
+const RESULTS: [&str; 10] = [
     "queued",
+    "not_admitted",
     "unauthorized",
     "bad_request",
     "no_such_product",
@@ -16,6 +17,17 @@ const RESULTS: [&str; 9] = [
     "too_fast",
     "sold_out",
     "already_bought",
+    "unavailable",
+];
+
+/// Every `result` word of `POST /queue/{id}/join`, in the order of the counters.
+const JOIN_RESULTS: [&str; 7] = [
+    "joined",
+    "bad_challenge",
+    "unauthorized",
+    "not_open_yet",
+    "ended",
+    "no_waiting_room",
     "unavailable",
 ];
 
@@ -31,6 +43,8 @@ pub struct Metrics {
     /// Cumulative counts per bucket, then +Inf.
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
+    joins: [AtomicU64; JOIN_RESULTS.len()],
+    challenges_issued: AtomicU64,
 }
 
 impl Metrics {
@@ -47,6 +61,18 @@ impl Metrics {
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A waiting-room join answered by this node with `result`.
+    pub fn join(&self, result: &str) {
+        if let Some(i) = JOIN_RESULTS.iter().position(|r| *r == result) {
+            self.joins[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A waiting-room challenge handed out.
+    pub fn challenge_issued(&self) {
+        self.challenges_issued.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request sent on to the shopper's owner.
@@ -75,6 +101,22 @@ impl Metrics {
             out,
             "flashsale_forwarded_requests_total {}",
             load(&self.forwarded)
+        );
+        out.push_str("# HELP flashsale_queue_joins_total Waiting-room joins answered by this node, by result (bad_challenge: refused challenges).\n");
+        out.push_str("# TYPE flashsale_queue_joins_total counter\n");
+        for (result, count) in JOIN_RESULTS.iter().zip(&self.joins) {
+            let _ = writeln!(
+                out,
+                "flashsale_queue_joins_total{{result=\"{result}\"}} {}",
+                load(count)
+            );
+        }
+        out.push_str("# HELP flashsale_queue_challenges_issued_total Waiting-room challenges handed out by this node.\n");
+        out.push_str("# TYPE flashsale_queue_challenges_issued_total counter\n");
+        let _ = writeln!(
+            out,
+            "flashsale_queue_challenges_issued_total {}",
+            load(&self.challenges_issued)
         );
         out.push_str("# HELP flashsale_peer_up Whether a ring peer answers its health checks.\n");
         out.push_str("# TYPE flashsale_peer_up gauge\n");
@@ -115,6 +157,9 @@ mod tests {
         m.buy("queued", Duration::from_millis(3));
         m.buy("too_fast", Duration::from_secs(2));
         m.forwarded();
+        m.join("joined");
+        m.join("bad_challenge");
+        m.join("bad_challenge");
         let text = m.render(&Cluster::alone("127.0.0.1:1"));
         assert!(
             text.contains("flashsale_buy_requests_total{result=\"queued\"} 2"),
@@ -122,6 +167,7 @@ mod tests {
         );
         assert!(text.contains("flashsale_buy_requests_total{result=\"too_fast\"} 1"));
         assert!(text.contains("flashsale_forwarded_requests_total 1"));
+        assert!(text.contains("flashsale_queue_joins_total{result=\"bad_challenge\"} 2"));
         assert!(text.contains("flashsale_buy_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("flashsale_buy_seconds_bucket{le=\"0.005\"} 2"));
         assert!(text.contains("flashsale_buy_seconds_bucket{le=\"+Inf\"} 3"));

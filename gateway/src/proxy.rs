@@ -6,11 +6,12 @@ use crate::buy::{buy, BuyOutcome};
 use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
+use crate::room::refusal;
 use crate::shop::Shop;
 use crate::static_files::Conditions;
 use crate::{accounts, orders};
 use async_trait::async_trait;
-use flashsale_core::domain::now_unix;
+use flashsale_core::domain::{now_unix, now_unix_ms};
 use pingora::http::{Method, RequestHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
@@ -84,6 +85,7 @@ impl Gateway {
                 }
             }
             "/user/logout" if method == Method::POST => accounts::logout(),
+            p if p.starts_with("/queue/") => return self.queue(session, p, &method).await,
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
                 Some(uid) => {
                     if let Err(elsewhere) = self.decided_here(session, uid, p) {
@@ -188,6 +190,104 @@ impl Gateway {
         reply.into()
     }
 
+    /// `GET /queue/{id}/challenge` (answered by any node: a challenge is signed, not stored),
+    /// `POST /queue/{id}/join` and `GET /queue/{id}/status` (decided by the shopper's owner,
+    /// which caches their place).
+    async fn queue(&self, session: &mut Session, path: &str, method: &Method) -> Route {
+        let Some((product_id, action)) = queue_path(path) else {
+            return Reply::text(404, "not found").into();
+        };
+        let read_only = *method == Method::GET || *method == Method::HEAD;
+        match action {
+            "challenge" | "status" if !read_only => {
+                return Reply::json(405, json!({"result": "method_not_allowed"}))
+                    .header("Allow", "GET, HEAD")
+                    .into()
+            }
+            "join" if *method != Method::POST => {
+                return Reply::json(405, json!({"result": "method_not_allowed"}))
+                    .header("Allow", "POST")
+                    .into()
+            }
+            "challenge" | "status" | "join" => {}
+            _ => return Reply::text(404, "not found").into(),
+        }
+        let joining = action == "join";
+        let uid = self.shopper(session);
+        if let Some(uid) = uid.filter(|_| action != "challenge") {
+            // Before the body is read: a forwarded join carries its form to the owner.
+            if let Err(elsewhere) = self.decided_here(session, uid, path) {
+                if let Route::Forward(_) = elsewhere {
+                    self.shop.metrics.forwarded();
+                }
+                return elsewhere;
+            }
+        }
+        let form = if joining {
+            match read_form(session).await {
+                Ok(form) => form,
+                Err(reply) => return reply.into(),
+            }
+        } else {
+            Form::parse(b"")
+        };
+        let reply = self.queue_decided(uid, product_id, action, &form).await;
+        if joining {
+            self.shop.metrics.join(if reply.status == 200 {
+                "joined"
+            } else {
+                reply.result()
+            });
+        }
+        reply.into()
+    }
+
+    async fn queue_decided(
+        &self,
+        uid: Option<i64>,
+        product_id: i64,
+        action: &str,
+        form: &Form,
+    ) -> Reply {
+        let Some(uid) = uid else {
+            return unauthorized();
+        };
+        let Some(product) = self.shop.catalog.get(product_id).filter(|p| p.queue) else {
+            return refusal(404, "no_waiting_room");
+        };
+        let room = &self.shop.room;
+        let now_ms = now_unix_ms();
+        match action {
+            "challenge" => {
+                self.shop.metrics.challenge_issued();
+                Reply::json(200, room.challenge(product_id, uid, now_ms / 1000))
+            }
+            "join" => {
+                match room
+                    .join(
+                        &self.shop,
+                        &product,
+                        uid,
+                        form.get("challenge"),
+                        form.get("nonce"),
+                        now_ms,
+                    )
+                    .await
+                {
+                    Ok(status) => Reply::json(200, status.json()),
+                    Err(reply) => reply,
+                }
+            }
+            _ => {
+                let sold_out = self.shop.catalog.is_sold_out(product_id);
+                match room.status(&product, uid, now_ms, sold_out).await {
+                    Some(status) => Reply::json(200, status.json()),
+                    None => refusal(503, "unavailable"),
+                }
+            }
+        }
+    }
+
     async fn stock(&self, id: &str) -> Reply {
         let not_found = || Reply::json(404, json!({"result": "no_such_product"}));
         let Some(product_id) = parse_id(id) else {
@@ -208,6 +308,13 @@ impl Gateway {
 
 fn unauthorized() -> Reply {
     Reply::json(401, json!({"result": "unauthorized"})).result_word("unauthorized")
+}
+
+/// `/queue/{id}/{action}` -> (id, action).
+fn queue_path(path: &str) -> Option<(i64, &str)> {
+    let rest = path.strip_prefix("/queue/")?;
+    let (id, action) = rest.split_once('/')?;
+    Some((parse_id(id)?, action))
 }
 
 /// A positive decimal id, nothing else (no sign, no spaces, no overflow).

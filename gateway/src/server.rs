@@ -131,6 +131,10 @@ pub fn spawn(
         "site reload",
         SiteReload { shop: shop.clone() },
     ));
+    server.add_service(background_service(
+        "waiting rooms",
+        RoomRefresh { shop: shop.clone() },
+    ));
     server.add_service(background_service("housekeeping", Housekeeping { shop }));
 
     let (stop, stopped) = watch::channel(false);
@@ -188,6 +192,44 @@ impl BackgroundService for Housekeeping {
             let now = Instant::now();
             self.shop.cooldown.sweep(now);
             self.shop.pending.sweep(now);
+        }
+    }
+}
+
+/// Reads every queued product's line from the store (so status and Buy compute the serving
+/// position in memory), and notices a queued product selling out (its status says `ended`).
+struct RoomRefresh {
+    shop: Arc<Shop>,
+}
+
+#[async_trait]
+impl BackgroundService for RoomRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(crate::room::REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let queued: Vec<_> = self
+                .shop
+                .catalog
+                .all()
+                .into_iter()
+                .filter(|p| p.queue)
+                .collect();
+            self.shop
+                .room
+                .refresh(&queued, flashsale_core::domain::now_unix_ms())
+                .await;
+            for product in &queued {
+                if let Ok(Some(remaining)) = self.shop.stock.remaining(product.id).await {
+                    if remaining <= 0 {
+                        self.shop.catalog.mark_sold_out(product.id);
+                    }
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::orders::PendingOrders;
 use crate::password::Passwords;
+use crate::room::{Room, RoomParts};
 use crate::static_files::StaticFiles;
 use flashsale_core::queue::OrderQueue;
 use flashsale_core::stock::StockStore;
@@ -28,6 +29,7 @@ pub struct Shop {
     pub site: StaticFiles,
     pub cluster: Cluster,
     pub metrics: Metrics,
+    pub room: Room,
 }
 
 /// What a [`Shop`] is built from.
@@ -42,6 +44,8 @@ pub struct ShopParts {
     pub cooldown_capacity: usize,
     pub dist: PathBuf,
     pub cluster: Cluster,
+    /// The waiting rooms' store (where the stock lives), challenge key and settings.
+    pub room: RoomParts,
 }
 
 impl Shop {
@@ -61,6 +65,7 @@ impl Shop {
             site: StaticFiles::new(parts.dist),
             cluster: parts.cluster,
             metrics: Metrics::default(),
+            room: Room::new(parts.room),
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
         Ok(Arc::new(shop))

@@ -14,7 +14,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     let db = connect_db(config).await?;
     let stock = backends::stock_store(config).await?;
-    let admin = start_admin(config, db.clone(), stock).await?;
+    let room = backends::waiting_room(config).await?;
+    let admin = start_admin(config, db.clone(), stock, room).await?;
     let stop = super::shutdown_signal();
     super::up::print_admin(&admin, config);
     stop.await;

@@ -5,7 +5,14 @@ use flashsale_core::Config;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let stack = Stack::start(config).await?;
-    let admin = match start_admin(config, stack.db.clone(), stack.stock.clone()).await {
+    let admin = match start_admin(
+        config,
+        stack.db.clone(),
+        stack.stock.clone(),
+        stack.room.clone(),
+    )
+    .await
+    {
         Ok(admin) => admin,
         Err(e) => {
             stack.shutdown().await?;

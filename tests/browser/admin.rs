@@ -12,9 +12,14 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
         admin_listen: "127.0.0.1:0".into(),
         ..shop.config.clone()
     };
-    let admin = start_admin(&config, shop.db().clone(), shop.stack.stock.clone())
-        .await
-        .expect("the admin starts");
+    let admin = start_admin(
+        &config,
+        shop.db().clone(),
+        shop.stack.stock.clone(),
+        shop.stack.room.clone(),
+    )
+    .await
+    .expect("the admin starts");
     let password = admin
         .first_run
         .password

@@ -42,6 +42,55 @@ struct ProductStats {
     confirmed: i64,
     failed: i64,
     last_minute: i64,
+    /// The waiting room of a queued product (`None`: the product has none).
+    queue: Option<QueueStats>,
+}
+
+/// A waiting room live, as the dashboard shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueStats {
+    /// Everyone who joined (drawn or still in the prequeue).
+    in_line: u64,
+    /// Positions admitted so far (never more than were given).
+    admitted: u64,
+    admitted_per_minute: u64,
+    /// Seconds until the last one in line is admitted (`None`: paused, or not started).
+    last_wait_seconds: Option<i64>,
+    challenges_refused: u64,
+    /// The rate now (0: paused).
+    admit_per_second: u32,
+    drawn: bool,
+}
+
+async fn queue_stats(
+    state: &AdminState,
+    product_id: i64,
+    now_ms: i64,
+) -> Result<QueueStats, AppError> {
+    let line = state.room.line(product_id, None).await?;
+    let schedule = &line.schedule;
+    let admitted = schedule.serving(now_ms).min(line.positions);
+    let last_wait_seconds = if line.positions == 0 {
+        Some(0)
+    } else {
+        schedule
+            .admitted_at(line.positions)
+            .map(|at| ((at - now_ms).max(0) + 999) / 1000)
+    };
+    Ok(QueueStats {
+        in_line: line.in_line(),
+        admitted,
+        admitted_per_minute: schedule.admitted_last_minute(now_ms, line.positions),
+        last_wait_seconds,
+        challenges_refused: line.refused,
+        admit_per_second: if schedule.is_empty() {
+            0
+        } else {
+            schedule.rate_at(now_ms)
+        },
+        drawn: line.drawn,
+    })
 }
 
 /// One bar of the chart, in SVG user units.
@@ -69,7 +118,13 @@ pub async fn stats(state: &AdminState) -> Result<Stats, AppError> {
     let mut rows = Vec::with_capacity(products.len());
     for p in products {
         let o = orders.get(&p.id);
+        let queue = if p.queue {
+            Some(queue_stats(state, p.id, now_ms).await?)
+        } else {
+            None
+        };
         rows.push(ProductStats {
+            queue,
             id: p.id,
             remaining: state.stock.remaining(p.id).await?,
             reserved: state.stock.holders(p.id).await?,

@@ -73,6 +73,7 @@ pub async fn new_form(
 ) -> Result<Html<String>, AppError> {
     let blank = ProductForm {
         stock: "0".into(),
+        admit_per_second: state.default_admit_per_second.to_string(),
         ..ProductForm::default()
     };
     form_page(&state, &session, None, &blank, &FieldErrors::default())
@@ -83,7 +84,7 @@ pub async fn create(
     Extension(session): Extension<Session>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, AppError> {
-    match form.validate() {
+    match form.validate_with(state.default_admit_per_second) {
         Ok(new) => {
             let product = catalog::create(&state, &new).await?;
             Ok(Redirect::to(&format!("/products?done=added&id={}", product.id)).into_response())
@@ -123,7 +124,7 @@ pub async fn update(
     Form(form): Form<ProductForm>,
 ) -> Result<Response, AppError> {
     let id = product_id(&id)?;
-    match form.validate() {
+    match form.validate_with(state.default_admit_per_second) {
         Ok(new) => {
             catalog::update(&state, id, &new).await?;
             Ok(Redirect::to(&format!("/products?done=saved&id={id}")).into_response())

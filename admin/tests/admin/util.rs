@@ -104,6 +104,8 @@ impl Admin {
         let state = AdminState::new(AdminParts {
             db: db.clone(),
             stock: stock.clone(),
+            room: Arc::new(flashsale_core::waiting_room::MemoryRoom::new()),
+            default_admit_per_second: 100,
             site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
             credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
         })

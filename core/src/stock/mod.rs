@@ -17,6 +17,7 @@
 mod memory;
 mod redis;
 
+pub(crate) use self::redis::connect_manager;
 pub use self::redis::RedisStock;
 pub use memory::MemoryStock;
 

@@ -148,34 +148,7 @@ impl RedisStock {
                 "the stock key prefix {prefix:?} must not contain braces: they would replace the per-product hash tag"
             )));
         }
-        let shown = redact_url(url);
-        let client = ::redis::Client::open(url)
-            .map_err(|e| StockError::Unavailable(format!("invalid Redis URL {shown}: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECTION_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            // One attempt per reconnection: a caller waiting on a reconnection must not sit
-            // through back-off; the next call tries again.
-            .set_number_of_retries(0)
-            .set_tcp_settings(tcp_settings());
-        let conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(StockError::Unavailable(format!(
-                    "cannot connect to Redis at {shown}: {e}"
-                )))
-            }
-            Err(_) => {
-                return Err(StockError::Unavailable(format!(
-                    "cannot connect to Redis at {shown}: no answer within {CONNECT_TIMEOUT:?}"
-                )))
-            }
-        };
+        let conn = connect_manager(url).await?;
         Ok(RedisStock {
             conn,
             prefix: prefix.to_string(),
@@ -248,6 +221,35 @@ fn tcp_settings() -> TcpSettings {
     #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
     let settings = settings.set_user_timeout(Duration::from_secs(5));
     settings
+}
+
+/// A self-reconnecting connection to `url` with the timeouts above; the waiting room's store
+/// connects the same way.
+pub(crate) async fn connect_manager(url: &str) -> Result<ConnectionManager, StockError> {
+    let shown = redact_url(url);
+    let client = ::redis::Client::open(url)
+        .map_err(|e| StockError::Unavailable(format!("invalid Redis URL {shown}: {e}")))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECTION_TIMEOUT)
+        .set_response_timeout(RESPONSE_TIMEOUT)
+        // One attempt per reconnection: a caller waiting on a reconnection must not sit
+        // through back-off; the next call tries again.
+        .set_number_of_retries(0)
+        .set_tcp_settings(tcp_settings());
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(StockError::Unavailable(format!(
+            "cannot connect to Redis at {shown}: {e}"
+        ))),
+        Err(_) => Err(StockError::Unavailable(format!(
+            "cannot connect to Redis at {shown}: no answer within {CONNECT_TIMEOUT:?}"
+        ))),
+    }
 }
 
 #[async_trait]
