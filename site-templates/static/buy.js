@@ -138,6 +138,8 @@
         break;
       case "not_admitted":
         say(["It's not your turn yet: wait until the line above calls you, then press Buy."]);
+        // Refused before the cooldown: the shop started none, so neither does the button.
+        startCountdown(0);
         document.dispatchEvent(new CustomEvent("flashsale:not-admitted"));
         break;
       case "not_on_sale":
@@ -232,8 +234,10 @@
   // From room.js: whether the shopper's turn has come (or the product turned out to have no
   // waiting room after all).
   document.addEventListener("flashsale:admission", (event) => {
-    state.admitted = !queued || !!(event.detail && (event.detail.admitted || event.detail.noRoom));
-    render();
+    const detail = event.detail || {};
+    state.admitted = !queued || !!(detail.admitted || detail.noRoom);
+    if (detail.ended) finish(detail.ended);
+    else render();
   });
 
   render();

@@ -99,12 +99,16 @@
     meterFill.style.width = pct + "%";
   }
 
+  // Tells buy.js whether Buy may be pressed; `ended` is the button's last label once the
+  // line is over.
   let lastAdmission = null;
-  function tellBuy(admitted, noRoom) {
-    const key = admitted + "/" + !!noRoom;
+  function tellBuy(admitted, noRoom, ended) {
+    const key = admitted + "/" + !!noRoom + "/" + (ended || "");
     if (key === lastAdmission) return;
     lastAdmission = key;
-    document.dispatchEvent(new CustomEvent("flashsale:admission", { detail: { admitted, noRoom: !!noRoom } }));
+    document.dispatchEvent(new CustomEvent("flashsale:admission", {
+      detail: { admitted, noRoom: !!noRoom, ended: ended || "" },
+    }));
   }
 
   // Everything on screen follows from `state`; called on every answer and every second.
@@ -201,7 +205,8 @@
       showMeter(position > 0 ? (position - ahead) / position : 0, numbers.format(ahead) + " ahead");
     }
     room.dataset.state = phase;
-    tellBuy(phase === "admitted", false);
+    const ended = phase === "ended" ? (s.soldOut ? "Sold out" : "Sale ended") : "";
+    tellBuy(phase === "admitted", false, ended);
   }
 
   function trouble(text) {

@@ -19,5 +19,3 @@ mod admin;
 mod shopper;
 // A drop with a waiting room: join, the draw, the wait, the turn, Buy; on a phone too.
 mod room;
-// The waiting room's proof of work, solved natively for the shoppers the tests add.
-mod pow;

@@ -5,12 +5,16 @@
 
 use crate::shop::{product, TestShop};
 use crate::util::{Browser, PATIENCE};
-use flashsale_core::domain::{now_unix, NewProduct};
+use flashsale_core::domain::{now_unix, now_unix_ms, NewProduct};
+use flashsale_core::waiting_room::LineStart;
 use std::time::Duration;
 
 /// Shoppers who join the line through the API before the browser's shopper, so the draw
 /// has someone to place it among.
 const OTHERS: i64 = 20;
+/// The drop's rate, and how long after the draw admission begins.
+const ADMIT_PER_SECOND: u32 = 2;
+const HOLD_SECS: i64 = 6;
 
 /// Records every headline the waiting room shows from now on, in `window.roomTexts`.
 const WATCH_ROOM: &str = r#"
@@ -23,11 +27,16 @@ const WATCH_ROOM: &str = r#"
 "#;
 
 fn queued(name: &str, stock: i64, sale_start: i64, admit_per_second: u32) -> NewProduct {
+    let picture = match name.rsplit(' ').next() {
+        Some("Backpack") => "backpack",
+        Some("Watch") => "watch",
+        _ => "sneakers",
+    };
     NewProduct {
         queue: true,
         admit_per_second,
         sale_start: Some(sale_start),
-        image: "/static/img/sneakers.svg".into(),
+        image: format!("/static/img/{picture}.svg"),
         description: "The drop of the season. One pair per shopper.".into(),
         ..product(name, stock)
     }
@@ -79,8 +88,8 @@ async fn join_line(shop: &TestShop, client: &reqwest::Client, cookie: &str, prod
         .await
         .expect("challenge JSON");
     let text = challenge["challenge"].as_str().expect("a challenge");
-    let bits = challenge["difficulty"].as_u64().expect("a difficulty") as u32;
-    let nonce = crate::pow::solve(text, bits);
+    let bits = challenge["difficulty"].as_u64().expect("a difficulty") as u8;
+    let nonce = flashsale_core::waiting_room::solve(text, bits);
     let joined = client
         .post(format!("{}/queue/{product}/join", shop.url))
         .header("Cookie", cookie)
@@ -92,17 +101,15 @@ async fn join_line(shop: &TestShop, client: &reqwest::Client, cookie: &str, prod
 }
 
 #[tokio::test]
-#[ignore = "needs the gateway's /queue endpoints (branch room-core)"]
 async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
-    // The sale starts when the shopper has had time to sign up and join; one shopper a
-    // second is let in, so the wait is seen.
+    // The sale starts when the shopper has had time to sign up and join.
     let start = now_unix() + 25;
     let products = [
-        queued("Hyped Sneaker", 5, start, 1),
+        queued("Hyped Sneaker", 5, start, ADMIT_PER_SECOND),
         // Its line opens in an hour: closed.
-        queued("Next Week's Jacket", 5, now_unix() + 7_200, 100),
+        queued("Next Week's Backpack", 5, now_unix() + 7_200, 100),
         // Nothing left: the line is over.
-        queued("Gone Cap", 0, now_unix() - 60, 100),
+        queued("Sold Out Watch", 0, now_unix() - 60, 100),
     ];
     let shop = TestShop::start_configured(&products, |config| {
         config.cooldown_secs = 2;
@@ -117,6 +124,20 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         shop.product_ids[2],
     ];
 
+    // Admission begins a few seconds after the draw (as if the admin had held the line), so
+    // whatever place the draw gives the shopper, the wait shows before the turn comes.
+    shop.stack
+        .room
+        .set_rate(
+            drop,
+            LineStart {
+                start_ms: (start + HOLD_SECS) * 1000,
+                rate: ADMIT_PER_SECOND,
+            },
+            now_unix_ms(),
+        )
+        .await
+        .expect("the line's schedule");
     // Others are in the prequeue already.
     let client = reqwest::Client::new();
     for uid in 0..OTHERS {
@@ -151,6 +172,9 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         .wait_for_headline("the end of the line", PATIENCE, |t| {
             t == "Sold out: the line is closed"
         })
+        .await;
+    browser
+        .wait_for_text("#buy", "the button's last label", |t| t == "Sold out")
         .await;
     browser.screenshot("room-2-sold-out").await;
 
@@ -206,27 +230,12 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
 
     // The draw at the start: a number in line and an estimate, then the turn.
     let until_start = Duration::from_secs((start - now_unix()).max(0) as u64);
-    let waiting = browser
+    let number = browser
         .wait_for_headline("a place in line", until_start + PATIENCE, |t| {
-            t.starts_with("Number ") || t.starts_with("It's your turn")
+            t.starts_with("Number ")
         })
         .await;
-    if waiting.starts_with("Number ") {
-        browser.screenshot("room-5-waiting").await;
-    }
-    let turn = browser
-        .wait_for_headline(
-            "the shopper's turn",
-            Duration::from_secs(OTHERS as u64 + 1) + PATIENCE,
-            |t| t.starts_with("It's your turn: "),
-        )
-        .await;
-    assert!(turn.ends_with(" left to buy"), "{turn}");
-    let seen = browser.room_texts().await;
-    let number = seen
-        .iter()
-        .find(|t| t.starts_with("Number "))
-        .unwrap_or_else(|| panic!("never showed a place in line: {seen:?}"));
+    browser.screenshot("room-5-waiting").await;
     // "Number 7 in line, less than a minute": the place, then the estimate.
     let place: u64 = number["Number ".len()..]
         .split(' ')
@@ -242,6 +251,23 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         number.contains("less than a minute") || number.contains("about "),
         "an estimate: {number}"
     );
+    assert!(
+        !browser
+            .find("#buy")
+            .await
+            .is_enabled()
+            .await
+            .expect("state"),
+        "not yet the shopper's turn"
+    );
+    let turn = browser
+        .wait_for_headline(
+            "the shopper's turn",
+            Duration::from_secs((HOLD_SECS + OTHERS) as u64) + PATIENCE,
+            |t| t.starts_with("It's your turn: "),
+        )
+        .await;
+    assert!(turn.ends_with(" left to buy"), "{turn}");
     assert!(browser
         .find("#buy")
         .await
@@ -282,6 +308,14 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
             t.starts_with("Line opens at ")
         })
         .await;
+    browser
+        .client
+        .execute(
+            r#"document.getElementById("room").scrollIntoView({ block: "center" });"#,
+            vec![],
+        )
+        .await
+        .expect("scroll to the line");
     browser.screenshot("room-8-phone").await;
     let overflow: bool = browser
         .client
@@ -300,7 +334,6 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
 }
 
 #[tokio::test]
-#[ignore = "needs the gateway's /queue endpoints (branch room-core)"]
 async fn buy_before_the_turn_is_explained() {
     // The sale is on, the line paused: the shopper joins but is not let in.
     let shop = TestShop::start_configured(
@@ -342,6 +375,9 @@ async fn buy_before_the_turn_is_explained() {
         .wait_for_text("#buy-result", "the refusal explained", |t| {
             t.starts_with("It's not your turn yet")
         })
+        .await;
+    browser
+        .wait_for_text("#buy", "no cooldown after a refusal", |t| t == "Buy")
         .await;
     browser.screenshot("room-not-admitted").await;
     browser.close().await;
