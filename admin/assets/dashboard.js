@@ -67,8 +67,9 @@
       for (const cell of card.querySelectorAll("[data-q]")) {
         const k = cell.dataset.q;
         if (k === "rate") {
-          cell.textContent = q.admitPerSecond === 0 ? "paused" : q.admitPerSecond + "/s";
-          cell.className = "status " + (q.admitPerSecond === 0 ? "status-queued" : "status-confirmed");
+          // Before the draw nothing is admitted yet: the rate says nothing then.
+          cell.textContent = !q.drawn ? "not started" : q.admitPerSecond === 0 ? "paused" : q.admitPerSecond + "/s";
+          cell.className = "status" + (!q.drawn ? "" : q.admitPerSecond === 0 ? " status-queued" : " status-confirmed");
         } else if (k === "lastWait") {
           cell.textContent = wait(q.lastWaitSeconds);
         } else {

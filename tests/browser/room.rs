@@ -383,3 +383,122 @@ async fn buy_before_the_turn_is_explained() {
     browser.close().await;
     shop.stack.shutdown().await.expect("shutdown");
 }
+
+/// The status of `product`'s line for the shopper `cookie`.
+async fn line_status(
+    shop: &TestShop,
+    client: &reqwest::Client,
+    cookie: &str,
+    product: i64,
+) -> serde_json::Value {
+    client
+        .get(format!("{}/queue/{product}/status", shop.url))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON")
+}
+
+#[tokio::test]
+async fn an_admin_watches_the_line_and_pauses_it() {
+    // A drop under way at one shopper a second, with a line that takes half a minute.
+    let shop = TestShop::start_configured(
+        &[queued("Hyped Sneaker", 50, now_unix() - 2, 1)],
+        |config| config.queue_pow_difficulty = 8,
+    )
+    .await;
+    let id = shop.product_ids[0];
+    let client = reqwest::Client::new();
+    let last = shop.cookie_header(2_030);
+    for uid in 2_001..=2_030 {
+        join_line(&shop, &client, &shop.cookie_header(uid), id).await;
+    }
+    let config = flashsale_core::Config {
+        admin_listen: "127.0.0.1:0".into(),
+        ..shop.config.clone()
+    };
+    let admin = flashsale::stack::start_admin(
+        &config,
+        shop.db().clone(),
+        shop.stack.stock.clone(),
+        shop.stack.room.clone(),
+    )
+    .await
+    .expect("the admin starts");
+    let password = admin.first_run.password.clone().expect("a password");
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/login", admin.url)).await;
+    browser.fill("#user", "admin").await;
+    browser.fill("#password", &password).await;
+    browser.click("#login").await;
+    browser.wait_for_path("/").await;
+
+    // The dashboard's panel of the line.
+    let card = format!("[data-room='{id}']");
+    browser
+        .wait_for_text(&format!("{card} [data-q='inLine']"), "the line", |t| {
+            t == "30"
+        })
+        .await;
+    browser
+        .wait_for_text(&format!("{card} [data-q='rate']"), "the rate", |t| {
+            t == "1/s"
+        })
+        .await;
+    browser
+        .wait_for_text(
+            &format!("{card} [data-q='admitted']"),
+            "admissions, live",
+            |t| t.parse::<u64>().is_ok_and(|n| n >= 1),
+        )
+        .await;
+    browser.screenshot("room-admin-dashboard").await;
+
+    // Pause from the product's page: the gateways stop admitting within a second.
+    browser
+        .goto(&format!("{}/products/{id}/edit", admin.url))
+        .await;
+    browser.find("#room-control").await;
+    browser.screenshot("room-admin-controls").await;
+    browser.click("#room-pause").await;
+    browser.wait_for_path("/products").await;
+    browser
+        .wait_for_text(
+            &format!("#products tr[data-id='{id}'] .room"),
+            "paused",
+            |t| t == "paused",
+        )
+        .await;
+    let paused = crate::util::eventually(|| async {
+        line_status(&shop, &client, &last, id).await["etaSeconds"].is_null()
+    })
+    .await;
+    assert!(paused, "the gateway still admits the last in line");
+    let product = shop
+        .db()
+        .get_product(id)
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(product.stock, 50, "pausing keeps the stock as it is");
+
+    // Resume at a faster rate: the last in line is let in.
+    browser
+        .goto(&format!("{}/products/{id}/edit", admin.url))
+        .await;
+    browser.fill("#room-rate", "50").await;
+    browser.click("#room-set-rate").await;
+    browser.wait_for_path("/products").await;
+    let admitted = crate::util::eventually(|| async {
+        line_status(&shop, &client, &last, id).await["admitted"] == true
+    })
+    .await;
+    assert!(admitted, "resumed at 50 a second, the last of 30 is in");
+
+    browser.close().await;
+    admin.stop().await;
+    shop.stack.shutdown().await.expect("shutdown");
+}

@@ -120,3 +120,77 @@ async fn the_list_and_the_edit_page_show_the_room_and_its_controls() {
     let script = admin.get("/static/room-control.js", &s.cookie).await;
     assert_eq!(script.status, 200);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_each_waiting_room_live() {
+    let admin = Admin::start().await;
+    let s = admin.login().await;
+    let answer = admin
+        .post_form("/products", &s.cookie, &queued(&s.csrf, "on", "40"))
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let mut plain = queued(&s.csrf, "", "");
+    plain[1] = ("name", "Plain Phone");
+    assert_eq!(
+        admin.post_form("/products", &s.cookie, &plain).await.status,
+        303
+    );
+    let products = admin.db.list_products().await.expect("list");
+    let drop = products.iter().find(|p| p.queue).expect("queued").id;
+    let phone = products.iter().find(|p| !p.queue).expect("plain").id;
+
+    let page = admin.get("/", &s.cookie).await;
+    assert!(page.body.contains(r#"id="rooms""#), "{}", page.body);
+    assert!(page.body.contains(&format!(r#"data-room="{drop}""#)));
+    assert!(!page.body.contains(&format!(r#"data-room="{phone}""#)));
+    for label in [
+        "In line",
+        "Admitted",
+        "Admitted / min",
+        "Wait of the last in line",
+        "Challenges refused",
+    ] {
+        assert!(page.body.contains(&format!("<dt>{label}</dt>")), "{label}");
+    }
+    // Nothing is admitted before the sale starts and the line is drawn.
+    assert!(page.body.contains(">not started</span>"), "{}", page.body);
+
+    // The numbers the page's script reads, under the names it reads them by.
+    let stats = admin.get("/dashboard.json", &s.cookie).await;
+    let json: serde_json::Value = serde_json::from_str(&stats.body).expect("JSON");
+    let row = |id: i64| {
+        json["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .expect("a row")
+    };
+    let room = &row(drop)["queue"];
+    for key in [
+        "inLine",
+        "admitted",
+        "admittedPerMinute",
+        "challengesRefused",
+        "admitPerSecond",
+    ] {
+        assert!(room[key].is_u64(), "{key} in {room}");
+    }
+    assert!(room.get("lastWaitSeconds").is_some(), "{room}");
+    assert!(row(phone)["queue"].is_null());
+    assert_eq!(room["drawn"], false);
+}
+
+#[tokio::test]
+async fn without_a_waiting_room_the_dashboard_has_no_room_panel() {
+    let admin = Admin::start().await;
+    let s = admin.login().await;
+    let plain = queued(&s.csrf, "", "");
+    assert_eq!(
+        admin.post_form("/products", &s.cookie, &plain).await.status,
+        303
+    );
+    let page = admin.get("/", &s.cookie).await;
+    assert!(page.body.contains(r#"id="rooms" hidden"#), "{}", page.body);
+}
