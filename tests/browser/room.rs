@@ -145,6 +145,15 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
     }
 
     let browser = Browser::start().await;
+    // A stranger is asked to log in first.
+    browser
+        .goto(&format!("{}/product/{drop}.html", shop.url))
+        .await;
+    browser
+        .wait_for_text("#room-detail", "the way in", |t| {
+            t == "Log in to take your place in the line."
+        })
+        .await;
     crate::shopper::register_and_log_in(&browser, &shop, "line_ann").await;
 
     // Closed: the line of the later drop opens an hour before its sale.
