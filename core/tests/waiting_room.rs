@@ -222,6 +222,19 @@ async fn a_challenge_joins_once_and_a_joiner_after_the_start_draws_first() {
         // A node whose clock lags (still prequeue) after the draw sends newcomers to the end.
         let lagging = place(join(stores.a.as_ref(), PRODUCT, 3, Phase::Prequeue, "z", 13).await);
         assert_eq!(lagging.position, Some(3), "{kind}");
+        // Registration challenges: once each, across nodes.
+        assert!(
+            stores.a.use_challenge("r1", 60_000, 0).await.expect("use"),
+            "{kind}"
+        );
+        assert!(
+            !stores.b.use_challenge("r1", 60_000, 1).await.expect("use"),
+            "{kind}"
+        );
+        assert!(
+            stores.b.use_challenge("r2", 60_000, 1).await.expect("use"),
+            "{kind}"
+        );
     }
 }
 

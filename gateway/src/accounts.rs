@@ -20,6 +20,10 @@ pub async fn register(shop: &Shop, form: &Form) -> Reply {
     {
         return Reply::page(400, "Cannot register", &problem, "/user/register");
     }
+    // Before the slow hash: an account must cost its maker some work when the shop asks.
+    if let Err(reply) = check_register_work(shop, form).await {
+        return reply;
+    }
     let hash = match shop.passwords.hash(password).await {
         Ok(hash) => hash,
         Err(e) => {
@@ -51,6 +55,77 @@ pub async fn register(shop: &Shop, form: &Form) -> Reply {
                 "We could not register you just now.",
                 "/user/register",
             )
+        }
+    }
+}
+
+/// `GET /user/challenge`: the proof of work a registration needs (`difficulty` 0: none).
+pub fn register_challenge(shop: &Shop) -> Reply {
+    let bits = shop.room.settings().register_difficulty;
+    let c = shop.room.key().issue(
+        REGISTER_SCOPE,
+        0,
+        now_unix() + crate::room::CHALLENGE_SECS,
+        bits,
+    );
+    Reply::json(
+        200,
+        serde_json::json!({
+            "challenge": c.text,
+            "difficulty": bits,
+            "expiresIn": crate::room::CHALLENGE_SECS,
+        }),
+    )
+}
+
+/// The scope of registration challenges (a product's line is `q<id>`).
+const REGISTER_SCOPE: &str = "reg";
+
+/// With `register_pow_difficulty` on, the form must carry a solved, unused `challenge` from
+/// `GET /user/challenge` and its `nonce`.
+async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
+    let bits = shop.room.settings().register_difficulty;
+    if bits == 0 {
+        return Ok(());
+    }
+    let refused = || {
+        Reply::page(
+            400,
+            "Cannot register",
+            "The registration check did not pass; reload the page and try again.",
+            "/user/register",
+        )
+    };
+    let now_ms = flashsale_core::domain::now_unix_ms();
+    let checked = shop
+        .room
+        .key()
+        .verify(
+            form.get("challenge"),
+            form.get("nonce"),
+            REGISTER_SCOPE,
+            0,
+            now_ms / 1000,
+            bits,
+        )
+        .map_err(|_| refused())?;
+    let ttl_ms = u64::try_from((checked.expires * 1000 - now_ms).max(1000)).unwrap_or(1000);
+    match shop
+        .room
+        .store()
+        .use_challenge(&checked.id, ttl_ms, now_ms)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a registration challenge");
+            Err(Reply::page(
+                503,
+                "Try again",
+                "We could not register you just now.",
+                "/user/register",
+            ))
         }
     }
 }

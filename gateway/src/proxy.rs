@@ -85,6 +85,7 @@ impl Gateway {
                 }
             }
             "/user/logout" if method == Method::POST => accounts::logout(),
+            "/user/challenge" if read_only => accounts::register_challenge(&self.shop),
             p if p.starts_with("/queue/") => return self.queue(session, p, &method).await,
             p if read_only && p.starts_with("/order/") => match self.shopper(session) {
                 Some(uid) => {

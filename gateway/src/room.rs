@@ -216,6 +216,13 @@ impl Room {
         }
     }
 
+    /// Whether the line's start has passed (it draws and admits from then).
+    fn due(product: &Product, now_ms: i64) -> bool {
+        product
+            .sale_start
+            .is_none_or(|s| now_ms >= s.saturating_mul(1000))
+    }
+
     /// A challenge for `user_id` to join `product`'s line: `{challenge, difficulty, expiresIn}`.
     pub fn challenge(&self, product_id: i64, user_id: i64, now: i64) -> serde_json::Value {
         let c = self.key.issue(
@@ -270,9 +277,7 @@ impl Room {
         product: &Product,
         now_ms: i64,
     ) -> Result<Arc<LineView>, flashsale_core::waiting_room::RoomError> {
-        let due = product
-            .sale_start
-            .is_none_or(|s| now_ms >= s.saturating_mul(1000));
+        let due = Self::due(product, now_ms);
         let draw_from = due.then(|| Self::line_start(product, now_ms));
         let line = self.store.line(product.id, draw_from).await?;
         let view = Arc::new(LineView {
@@ -295,7 +300,11 @@ impl Room {
             .unwrap_or_else(|e| e.into_inner())
             .get(&product.id)
             .cloned();
+        let due = Self::due(product, now_ms);
         match known {
+            // Read before the start, and the start has passed: draw now rather than answer
+            // from the prequeue for up to a refresh longer.
+            Some(view) if due && !view.line.drawn => self.fetch_line(product, now_ms).await.ok(),
             Some(view) if view.fetched.elapsed() < STALE_AFTER => Some(view),
             Some(_) => None,
             None => self.fetch_line(product, now_ms).await.ok(),
@@ -321,6 +330,14 @@ impl Room {
         let place = self.store.place(product_id, user_id).await?;
         self.remember(product_id, user_id, place);
         Ok(place)
+    }
+
+    /// Forgets "not in line" answers that have run out, so shoppers who only looked at a
+    /// line do not stay in memory (positions stay: they never change).
+    pub fn sweep(&self) {
+        self.places.retain(
+            |_, cached| !matches!(cached, Cached::Waiting(_, at) if at.elapsed() >= ABSENT_FOR),
+        );
     }
 
     fn remember(&self, product_id: i64, user_id: i64, place: Option<Place>) {

@@ -192,6 +192,7 @@ impl BackgroundService for Housekeeping {
             let now = Instant::now();
             self.shop.cooldown.sweep(now);
             self.shop.pending.sweep(now);
+            self.shop.room.sweep();
         }
     }
 }

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 /// Node A (gateway + worker, in this process) and gateways B and C as `flashsale gateway`
 /// processes: one ring, one secret, shared services.
-struct Ring3 {
-    shop: RealShop,
+pub(crate) struct Ring3 {
+    pub(crate) shop: RealShop,
     /// Each node's metrics address, in node order.
-    metrics: Vec<String>,
+    pub(crate) metrics: Vec<String>,
     /// Nodes B and C.
     others: Vec<NodeProcess>,
-    nodes: Vec<String>,
+    pub(crate) nodes: Vec<String>,
     secret: String,
 }
 
@@ -108,6 +108,16 @@ impl Drop for NodeProcess {
 
 impl Ring3 {
     async fn start(stocks: &[i64]) -> Ring3 {
+        let products: Vec<_> = stocks.iter().map(|s| crate::util::product(*s)).collect();
+        Self::start_products(&products, |_| {}).await
+    }
+
+    /// A ring selling `products`, its config adjusted by `adjust` (the nodes B and C get it
+    /// through `RealShop::env`).
+    pub(crate) async fn start_products(
+        products: &[flashsale_core::domain::NewProduct],
+        adjust: impl FnOnce(&mut flashsale_core::Config),
+    ) -> Ring3 {
         let nodes: Vec<String> = (0..3)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
@@ -121,7 +131,8 @@ impl Ring3 {
             metrics[0].clone(),
             secret.clone(),
         );
-        let shop = RealShop::start_with(stocks, Parts::ALL, |c| {
+        let shop = RealShop::start_products(products, Parts::ALL, |c| {
+            adjust(c);
             c.gateway_listen = first;
             c.metrics_listen = Some(first_metrics);
             c.ring_nodes = ring;
@@ -165,7 +176,7 @@ impl Ring3 {
     }
 
     /// The sum over the three nodes of a metric line's value.
-    async fn metric_sum(&self, line_start: &str) -> f64 {
+    pub(crate) async fn metric_sum(&self, line_start: &str) -> f64 {
         let mut sum = 0.0;
         for addr in &self.metrics {
             let text = reqwest::get(format!("http://{addr}/metrics"))
@@ -185,16 +196,16 @@ impl Ring3 {
     }
 
     /// Kills node `i` (1 or 2) with SIGKILL.
-    fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         self.others[i - 1].kill();
     }
 
-    async fn restart(&mut self, i: usize) {
+    pub(crate) async fn restart(&mut self, i: usize) {
         let (shop, secret) = (&self.shop, self.secret.clone());
         self.others[i - 1].start(shop, &secret).await;
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         for node in &mut self.others {
             node.kill();
         }

@@ -11,3 +11,5 @@ mod storm;
 mod faults;
 // A ring of three gateways: each shopper decided by one owner.
 mod cluster;
+// The waiting room on Redis and a ring of three: the draw, admission at the rate, faults.
+mod room;

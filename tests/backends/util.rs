@@ -56,6 +56,16 @@ impl RealShop {
         parts: Parts,
         adjust: impl FnOnce(&mut Config),
     ) -> RealShop {
+        let products: Vec<NewProduct> = stocks.iter().map(|s| product(*s)).collect();
+        Self::start_products(&products, parts, adjust).await
+    }
+
+    /// `products`, and the config adjusted before the shop starts.
+    pub async fn start_products(
+        products: &[NewProduct],
+        parts: Parts,
+        adjust: impl FnOnce(&mut Config),
+    ) -> RealShop {
         // The shop's logs, when asked for: RUST_LOG=info cargo test --test backends
         if std::env::var_os("RUST_LOG").is_some() {
             flashsale::cmd::init_logging(0);
@@ -89,8 +99,8 @@ impl RealShop {
         let db = Db::connect(&database.url).await.expect("connect");
         db.migrate().await.expect("migrate");
         let mut product_ids = Vec::new();
-        for stock in stocks {
-            product_ids.push(db.insert_product(&product(*stock)).await.expect("product"));
+        for p in products {
+            product_ids.push(db.insert_product(p).await.expect("product"));
         }
         let stack = Stack::start_parts(&config, parts)
             .await
@@ -236,6 +246,18 @@ impl RealShop {
             ),
             ("FLASHSALE_WORKER_BATCH".into(), c.worker_batch.to_string()),
             ("FLASHSALE_WORKER_PREFETCH".into(), "1000".into()),
+            (
+                "FLASHSALE_QUEUE_POW_DIFFICULTY".into(),
+                c.queue_pow_difficulty.to_string(),
+            ),
+            (
+                "FLASHSALE_QUEUE_PASS_SECS".into(),
+                c.queue_pass_secs.to_string(),
+            ),
+            (
+                "FLASHSALE_QUEUE_PREQUEUE_SECS".into(),
+                c.queue_prequeue_secs.to_string(),
+            ),
             (
                 "FLASHSALE_COOKIE_SECRET".into(),
                 c.cookie_secret.clone().unwrap_or_default(),

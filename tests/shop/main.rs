@@ -9,6 +9,8 @@ mod accounts;
 mod buy;
 // Static pages: types, caching, and nothing outside dist/.
 mod static_site;
+// The waiting room: joining, challenges, status, and who may Buy a queued product.
+mod queue;
 // Hundreds of shoppers at once against a small stock.
 mod storm;
 // Stopping the shop loses no accepted order.

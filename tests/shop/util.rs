@@ -31,14 +31,14 @@ pub fn product(name: &str, stock: i64) -> NewProduct {
 impl TestShop {
     /// A shop with its own database, site and port, holding exactly `products`.
     pub async fn start(products: &[NewProduct], cooldown_secs: u64) -> TestShop {
-        Self::start_configured(products, |config| config.cooldown_secs = cooldown_secs).await
+        Self::start_with(products, cooldown_secs, |_| {}).await
     }
 
-    /// Like [`TestShop::start`], with `configure` applied to the config first (its paths,
-    /// ports and secret are the test's own either way).
-    pub async fn start_configured(
+    /// Like [`TestShop::start`], with the config adjusted by `tweak` first.
+    pub async fn start_with(
         products: &[NewProduct],
-        configure: impl FnOnce(&mut Config),
+        cooldown_secs: u64,
+        tweak: impl FnOnce(&mut Config),
     ) -> TestShop {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
@@ -47,10 +47,11 @@ impl TestShop {
             data_dir: dir.path().join("data"),
             gateway_listen: format!("127.0.0.1:{}", free_port()),
             cookie_secret: Some(flashsale_core::config::random_secret()),
+            cooldown_secs,
             gateway_threads: 2,
             ..Config::default()
         };
-        configure(&mut config);
+        tweak(&mut config);
         // Products are put in before the shop starts, so no demo catalogue is seeded.
         let db = Db::connect(&config.database_url).await.expect("connect");
         db.migrate().await.expect("migrate");

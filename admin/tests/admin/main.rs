@@ -5,6 +5,8 @@ mod api;
 mod login;
 mod orders;
 mod products;
+// Waiting rooms: the fields, live rate changes, the dashboard's numbers.
+mod queue;
 // The waiting room's fields, column, pause panel and dashboard numbers.
 mod room_pages;
 mod routes;

@@ -18,6 +18,8 @@ pub struct Admin {
     pub state: AdminState,
     pub db: Db,
     pub stock: Arc<dyn StockStore>,
+    /// The waiting rooms the admin pushes rate changes to.
+    pub room: Arc<dyn flashsale_core::waiting_room::WaitingRoom>,
     pub dir: tempfile::TempDir,
 }
 
@@ -101,10 +103,12 @@ impl Admin {
             .await
             .expect("connect");
         db.migrate().await.expect("migrate");
+        let room: Arc<dyn flashsale_core::waiting_room::WaitingRoom> =
+            Arc::new(flashsale_core::waiting_room::MemoryRoom::new());
         let state = AdminState::new(AdminParts {
             db: db.clone(),
             stock: stock.clone(),
-            room: Arc::new(flashsale_core::waiting_room::MemoryRoom::new()),
+            room: room.clone(),
             default_admit_per_second: 100,
             site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
             credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
@@ -114,6 +118,7 @@ impl Admin {
             state,
             db,
             stock,
+            room,
             dir,
         }
     }

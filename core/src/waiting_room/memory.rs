@@ -12,6 +12,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryRoom {
     lines: Mutex<HashMap<i64, MemLine>>,
+    /// Challenges used outside any line -> expiry (unix ms).
+    used: Mutex<HashMap<String, i64>>,
 }
 
 #[derive(Default)]
@@ -160,6 +162,19 @@ impl WaitingRoom for MemoryRoom {
     async fn add_refused(&self, product_id: i64, count: u64) -> Result<(), RoomError> {
         self.with_line(product_id, |line| line.refused += count);
         Ok(())
+    }
+
+    async fn use_challenge(&self, id: &str, ttl_ms: u64, now_ms: i64) -> Result<bool, RoomError> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.len() > 10_000 {
+            used.retain(|_, expires| *expires > now_ms);
+        }
+        if used.get(id).is_some_and(|e| *e > now_ms) {
+            return Ok(false);
+        }
+        let ttl = i64::try_from(ttl_ms).unwrap_or(i64::MAX);
+        used.insert(id.to_string(), now_ms.saturating_add(ttl));
+        Ok(true)
     }
 
     async fn remove(&self, product_id: i64) -> Result<(), RoomError> {

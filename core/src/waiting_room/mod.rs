@@ -131,6 +131,10 @@ pub trait WaitingRoom: Send + Sync + 'static {
     /// Adds challenges refused by a gateway to the product's count (for the dashboard).
     async fn add_refused(&self, product_id: i64, count: u64) -> Result<(), RoomError>;
 
+    /// Records a challenge used outside any line (registration); `false` if it was used
+    /// before. Remembered for `ttl_ms` (until it expires anyway).
+    async fn use_challenge(&self, id: &str, ttl_ms: u64, now_ms: i64) -> Result<bool, RoomError>;
+
     /// Forgets the product's line (the product was deleted).
     async fn remove(&self, product_id: i64) -> Result<(), RoomError>;
 }

@@ -12,6 +12,7 @@
 //! | `flashsale:{p:7}:room:meta` | hash | `drawn` (1 once drawn), `positions` (given so far), `refused` |
 //! | `flashsale:{p:7}:room:rates` | list | rate segments `t0_ms,served,rate`, oldest first |
 //! | `flashsale:{p:7}:room:used:<id>` | string, expiring | a challenge already used to join |
+//! | `flashsale:{reg}:used:<id>` | string, expiring | a challenge already used to register |
 //!
 //! # The draw
 //!
@@ -297,6 +298,19 @@ impl WaitingRoom for RedisRoom {
         let _: i64 =
             Self::bounded("counting refusals", product_id, cmd.query_async(&mut conn)).await?;
         Ok(())
+    }
+
+    async fn use_challenge(&self, id: &str, ttl_ms: u64, _now_ms: i64) -> Result<bool, RoomError> {
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(format!("{}{{reg}}:used:{id}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1));
+        let mut conn = self.conn.clone();
+        let set: Option<String> =
+            Self::bounded("recording a challenge", 0, cmd.query_async(&mut conn)).await?;
+        Ok(set.is_some())
     }
 
     async fn remove(&self, product_id: i64) -> Result<(), RoomError> {
