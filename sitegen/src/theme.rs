@@ -39,6 +39,7 @@ const ASSETS: &[(&str, &[u8])] = &[
     embed!(include_bytes, "static/order.js"),
     embed!(include_bytes, "static/room.js"),
     embed!(include_bytes, "static/pow-worker.js"),
+    embed!(include_bytes, "static/register.js"),
     embed!(include_bytes, "static/favicon.svg"),
     embed!(include_bytes, "static/img/placeholder.svg"),
     embed!(include_bytes, "static/img/phone.svg"),

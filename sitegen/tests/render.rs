@@ -94,6 +94,7 @@ mod pages {
             "static/order.js",
             "static/room.js",
             "static/pow-worker.js",
+            "static/register.js",
             "static/img/phone.svg",
             "static/img/headphones.svg",
             "static/img/watch.svg",
@@ -109,8 +110,8 @@ mod pages {
                 "{page} missing from {written:?}"
             );
         }
-        // index + 2 products + login + register + order + 404 + sitemap, and 13 assets twice.
-        assert_eq!(summary.rendered, 8 + 26);
+        // index + 2 products + login + register + order + 404 + sitemap, and 14 assets twice.
+        assert_eq!(summary.rendered, 8 + 28);
         assert_eq!(summary.changed.len(), summary.rendered);
         assert_eq!(summary.unchanged, 0);
         assert_eq!(summary.removed, 0);

@@ -111,8 +111,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         // Nothing left: the line is over.
         queued("Sold Out Watch", 0, now_unix() - 60, 100),
     ];
-    let shop = TestShop::start_configured(&products, |config| {
-        config.cooldown_secs = 2;
+    let shop = TestShop::start_with(&products, 2, |config| {
         config.queue_prequeue_secs = 3_600;
         // Small enough for a test machine, big enough that the puzzle shows.
         config.queue_pow_difficulty = 14;
@@ -345,8 +344,9 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
 #[tokio::test]
 async fn buy_before_the_turn_is_explained() {
     // The sale is on, the line paused: the shopper joins but is not let in.
-    let shop = TestShop::start_configured(
+    let shop = TestShop::start_with(
         &[queued("Paused Sneaker", 5, now_unix() - 5, 0)],
+        10,
         |config| config.queue_pow_difficulty = 8,
     )
     .await;
@@ -414,8 +414,9 @@ async fn line_status(
 #[tokio::test]
 async fn an_admin_watches_the_line_and_pauses_it() {
     // A drop under way at one shopper a second, with a line that takes half a minute.
-    let shop = TestShop::start_configured(
+    let shop = TestShop::start_with(
         &[queued("Hyped Sneaker", 50, now_unix() - 2, 1)],
+        10,
         |config| config.queue_pow_difficulty = 8,
     )
     .await;
@@ -509,5 +510,32 @@ async fn an_admin_watches_the_line_and_pauses_it() {
 
     browser.close().await;
     admin.stop().await;
+    shop.stack.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_shop_that_asks_work_of_new_accounts_still_lets_people_register() {
+    let shop = TestShop::start_with(&[product("Pocket Phone", 3)], 10, |config| {
+        config.register_pow_difficulty = 12;
+    })
+    .await;
+    // A script posting the form without the work is turned away.
+    let script = shop.browser();
+    let refused = script
+        .post(format!("{}/user/register", shop.url))
+        .form(&[
+            ("nickName", "bot"),
+            ("userName", "bot_1"),
+            ("password", "correct horse"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(refused.status(), 400);
+
+    // A person's browser does the work while they press Register.
+    let browser = Browser::start().await;
+    crate::shopper::register_and_log_in(&browser, &shop, "worker_ann").await;
+    browser.close().await;
     shop.stack.shutdown().await.expect("shutdown");
 }
