@@ -539,3 +539,51 @@ async fn a_shop_that_asks_work_of_new_accounts_still_lets_people_register() {
     browser.close().await;
     shop.stack.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_turn_not_used_in_time_passes() {
+    let shop = TestShop::start_with(
+        &[queued("Hyped Sneaker", 5, now_unix() - 5, 10)],
+        10,
+        |config| {
+            config.queue_pow_difficulty = 8;
+            config.queue_pass_secs = 3;
+        },
+    )
+    .await;
+    let id = shop.product_ids[0];
+    let browser = Browser::start().await;
+    crate::shopper::register_and_log_in(&browser, &shop, "line_cid").await;
+    browser
+        .goto(&format!("{}/product/{id}.html", shop.url))
+        .await;
+    browser.click("#room-join").await;
+    browser
+        .wait_for_headline("the turn", PATIENCE, |t| {
+            t.starts_with("It's your turn: 0:0")
+        })
+        .await;
+    assert!(browser
+        .find("#buy")
+        .await
+        .is_enabled()
+        .await
+        .expect("state"));
+    browser
+        .wait_for_headline("the turn passing", PATIENCE, |t| {
+            t == "Your turn has passed"
+        })
+        .await;
+    assert!(
+        !browser
+            .find("#buy")
+            .await
+            .is_enabled()
+            .await
+            .expect("state"),
+        "no Buy once the turn has passed"
+    );
+    browser.screenshot("room-turn-passed").await;
+    browser.close().await;
+    shop.stack.shutdown().await.expect("shutdown");
+}
