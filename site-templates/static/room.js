@@ -345,7 +345,13 @@
       for (let attempt = 0; attempt < 3; attempt++) {
         const issued = await request("/challenge");
         if (issued.status !== 200) {
-          if (!apply(issued)) trouble("Couldn't join right now (HTTP " + issued.status + "). Please try again.");
+          const word = issued.body.result;
+          // Not open yet, or over: the poll below shows which.
+          if (!apply(issued) && word !== "not_open_yet" && word !== "ended") {
+            trouble(issued.status === 503
+              ? "The line is busy right now. Please try again in a moment."
+              : "Couldn't join right now (HTTP " + issued.status + "). Please try again.");
+          }
           return;
         }
         const { challenge, difficulty } = issued.body;
