@@ -13,9 +13,10 @@ use crate::drop_sim::{self, Event, Tally, BROWSER_HASHES_PER_SEC};
 use crate::sale::{Sale, AMQP};
 use crate::table::{thousands, Row, Section};
 use flashsale_core::domain::{now_unix, now_unix_ms, NewProduct};
-use flashsale_core::queue::AmqpQueue;
-use flashsale_core::waiting_room::{ChallengeKey, RedisRoom};
-use flashsale_core::SignCodec;
+use flashsale_core::queue::{AmqpQueue, OrderQueue};
+use flashsale_core::stock::StockStore;
+use flashsale_core::waiting_room::{ChallengeKey, RedisRoom, WaitingRoom};
+use flashsale_core::{Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::room::{RoomParts, RoomSettings};
 use flashsale_gateway::{Shop, ShopParts};
@@ -58,16 +59,51 @@ pub async fn run(plan: &DropPlan) -> anyhow::Result<Section> {
     Ok(section(plan, &off, &on))
 }
 
-/// One drop from start to sold out; the tally of what everyone got.
+/// One drop on the real services, from start to sold out; the tally of what everyone got.
 async fn drop_once(plan: &DropPlan, room: bool) -> anyhow::Result<Tally> {
     let sale = Sale::open(&[plan.units]).await?;
-    let product = sale.products[0];
+    let backends = Backends {
+        db: sale.db.clone(),
+        stock: sale.stock.clone(),
+        queue: Arc::new(AmqpQueue::connect(AMQP, &sale.queue).await?),
+        room: Arc::new(
+            RedisRoom::connect("redis://127.0.0.1:6379/", &format!("{}room:", sale.prefix)).await?,
+        ),
+        product: sale.products[0],
+    };
+    let tally = simulate(plan, room, &backends).await;
+    sale.close().await?;
+    let tally = tally?;
+    eprintln!(
+        "   room {}: {} units to bots, {} to people",
+        if room { "on" } else { "off" },
+        tally.units_to_bots,
+        tally.units_to_people
+    );
+    Ok(tally)
+}
+
+/// Where a drop's product, stock, orders and line live.
+struct Backends {
+    db: Db,
+    stock: Arc<dyn StockStore>,
+    queue: Arc<dyn OrderQueue>,
+    room: Arc<dyn WaitingRoom>,
+    /// Holds the drop's units in `stock` already.
+    product: i64,
+}
+
+/// Sets the product up for the drop (with the room or without), starts a gateway on it and
+/// lets the shoppers loose.
+async fn simulate(plan: &DropPlan, room: bool, backends: &Backends) -> anyhow::Result<Tally> {
+    let product = backends.product;
     // The start, whole seconds as the product stores it, and the line's opening before it.
     let start_unix = now_unix() + plan.prequeue.as_secs() as i64 + 2;
     let until_start = Duration::from_millis((start_unix * 1000 - now_unix_ms()).max(0) as u64);
     let start = Instant::now() + until_start;
     let open = start - plan.prequeue;
-    sale.db
+    backends
+        .db
         .update_product(
             product,
             &NewProduct {
@@ -89,9 +125,9 @@ async fn drop_once(plan: &DropPlan, room: bool) -> anyhow::Result<Tally> {
     let codec = SignCodec::new(1, secret.as_bytes());
     let dist = tempfile::tempdir()?;
     let shop = Shop::new(ShopParts {
-        db: sale.db.clone(),
-        stock: sale.stock.clone(),
-        queue: Arc::new(AmqpQueue::connect(AMQP, &sale.queue).await?),
+        db: backends.db.clone(),
+        stock: backends.stock.clone(),
+        queue: backends.queue.clone(),
         codec: codec.clone(),
         session_ttl: Duration::from_secs(3600),
         cooldown: crate::gateways::COOLDOWN,
@@ -99,10 +135,7 @@ async fn drop_once(plan: &DropPlan, room: bool) -> anyhow::Result<Tally> {
         dist: dist.path().to_path_buf(),
         cluster: Cluster::new(std::slice::from_ref(&node), 20, &node, secret.as_bytes()),
         room: RoomParts {
-            store: Arc::new(
-                RedisRoom::connect("redis://127.0.0.1:6379/", &format!("{}room:", sale.prefix))
-                    .await?,
-            ),
+            store: backends.room.clone(),
             key: ChallengeKey::derive(secret.as_bytes()),
             settings: RoomSettings {
                 // Open from the simulation's first arrival.
@@ -137,15 +170,7 @@ async fn drop_once(plan: &DropPlan, room: bool) -> anyhow::Result<Tally> {
     };
     let outcomes = drop_sim::run(&event, shoppers).await;
     tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
-    sale.close().await?;
-    let tally = Tally::of(&outcomes?, plan.prequeue);
-    eprintln!(
-        "   room {}: {} units to bots, {} to people",
-        if room { "on" } else { "off" },
-        tally.units_to_bots,
-        tally.units_to_people
-    );
-    Ok(tally)
+    Ok(Tally::of(&outcomes?, plan.prequeue))
 }
 
 fn section(plan: &DropPlan, off: &Tally, on: &Tally) -> Section {
@@ -248,4 +273,69 @@ fn section(plan: &DropPlan, off: &Tally, on: &Tally) -> Section {
         plan.difficulty
     )));
     section
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashsale_core::queue::MemoryQueue;
+    use flashsale_core::stock::MemoryStock;
+    use flashsale_core::waiting_room::MemoryRoom;
+
+    /// A small drop on the embedded backends, through the gateway's real HTTP API: every
+    /// shopper learns how it went, every unit is sold once, and without the room the bots,
+    /// clicking within 10 ms, take everything.
+    #[tokio::test]
+    async fn a_small_drop_runs_with_and_without_the_room() {
+        let plan = DropPlan {
+            people: 40,
+            bots: 5,
+            units: 5,
+            prequeue: Duration::from_secs(3),
+            admit_per_second: 10,
+            difficulty: 6,
+        };
+        for room in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let db = Db::connect(&format!("sqlite://{}/drop.db", dir.path().display()))
+                .await
+                .expect("database");
+            db.migrate().await.expect("migrate");
+            let product = db
+                .insert_product(&NewProduct {
+                    name: "the drop".into(),
+                    stock: plan.units,
+                    price_cents: 100,
+                    image: String::new(),
+                    description: String::new(),
+                    sale_start: None,
+                    sale_end: None,
+                    queue: false,
+                    admit_per_second: plan.admit_per_second,
+                })
+                .await
+                .expect("product");
+            let stock = Arc::new(MemoryStock::new());
+            stock.load(product, plan.units, &[]).await.expect("stock");
+            let backends = Backends {
+                db,
+                stock,
+                queue: Arc::new(MemoryQueue::new()),
+                room: Arc::new(MemoryRoom::new()),
+                product,
+            };
+            let tally = simulate(&plan, room, &backends).await.expect("the drop");
+            eprintln!("room {room}: {tally:?}");
+            assert_eq!(
+                tally.units_to_bots + tally.units_to_people,
+                plan.units as usize,
+                "room {room}: every unit sold, once: {tally:?}"
+            );
+            assert_eq!(tally.people, plan.people);
+            assert!(tally.people_median_wait.is_some(), "{tally:?}");
+            if !room {
+                assert_eq!(tally.bots_share(), 1.0, "first come: {tally:?}");
+            }
+        }
+    }
 }
