@@ -39,13 +39,9 @@ pub async fn update(state: &AdminState, id: i64, new: &NewProduct) -> Result<Pro
         .get_product(id)
         .await?
         .ok_or(AppError::NoSuchProduct(id))?;
-    if product.queue
-        && (!old.queue
-            || product.admit_per_second != old.admit_per_second
-            || product.sale_start != old.sale_start)
-    {
-        push_rate(state, &product).await?;
-    }
+    // Every save, not only a changed one: the store ignores an unchanged rate, and saving
+    // again is how an admin retries a push that failed (Redis was down).
+    push_rate(state, &product).await?;
     tracing::info!(
         product = id,
         stock_changed = new.stock != old.stock,

@@ -239,6 +239,36 @@ async fn a_challenge_joins_once_and_a_joiner_after_the_start_draws_first() {
 }
 
 #[tokio::test]
+async fn an_empty_line_banks_no_admissions() {
+    for stores in both().await {
+        let kind = stores.kind;
+        // The line runs at 20/s from the start; one shopper comes 60 s later, then a crowd.
+        let late = START.start_ms + 60_000;
+        let first = place(join(stores.a.as_ref(), PRODUCT, 1, Phase::Queueing, "a", late).await);
+        assert_eq!(first.position, Some(1), "{kind}");
+        for user in 2..=41 {
+            join(
+                stores.b.as_ref(),
+                PRODUCT,
+                user,
+                Phase::Queueing,
+                &format!("c{user}"),
+                late + 10,
+            )
+            .await;
+        }
+        let line = stores.a.line(PRODUCT, None).await.expect("line");
+        let admitted = |t: i64| line.schedule.serving(t).min(line.positions);
+        assert!(admitted(late) <= 1, "{kind}: {}", admitted(late));
+        assert!(
+            (19..=22).contains(&admitted(late + 1_000)),
+            "{kind}: a second after the crowd came, about 20 are in, not all 41: {}",
+            admitted(late + 1_000)
+        );
+    }
+}
+
+#[tokio::test]
 async fn rate_changes_and_pauses_are_kept_for_every_node() {
     for stores in both().await {
         let kind = stores.kind;

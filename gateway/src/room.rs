@@ -30,8 +30,10 @@ use std::time::{Duration, Instant};
 pub const REFRESH_EVERY: Duration = Duration::from_millis(400);
 /// A line not refreshed for this long is not trusted: answers become `unavailable`.
 pub const STALE_AFTER: Duration = Duration::from_secs(3);
-/// How long "not in this line" is remembered (a join through this node updates it at once).
-const ABSENT_FOR: Duration = Duration::from_secs(2);
+/// How long "not in this line" is remembered. A join through this node (the shopper's owner)
+/// updates it at once; only a join through another node (the ring changed meanwhile) is
+/// seen this late.
+const ABSENT_FOR: Duration = Duration::from_secs(5);
 /// How long a challenge may take to solve.
 pub const CHALLENGE_SECS: i64 = 300;
 
@@ -111,8 +113,10 @@ struct LineView {
 enum Cached {
     /// Positioned: never changes.
     Place(Place),
-    /// In the prequeue, or not in line, as of `at`.
-    Waiting(Option<Place>, Instant),
+    /// In the prequeue: changes only at the draw, then read once more.
+    Prequeue(Place),
+    /// Not in line, as of then.
+    Absent(Instant),
 }
 
 pub struct Room {
@@ -321,10 +325,9 @@ impl Room {
         if let Some(cached) = self.places.get(&(product_id, user_id)) {
             match &*cached {
                 Cached::Place(p) => return Ok(Some(*p)),
-                Cached::Waiting(p, at) if at.elapsed() < ABSENT_FOR && !(drawn && p.is_some()) => {
-                    return Ok(*p)
-                }
-                Cached::Waiting(..) => {}
+                Cached::Prequeue(p) if !drawn => return Ok(Some(*p)),
+                Cached::Absent(at) if at.elapsed() < ABSENT_FOR => return Ok(None),
+                Cached::Prequeue(_) | Cached::Absent(_) => {}
             }
         }
         let place = self.store.place(product_id, user_id).await?;
@@ -336,14 +339,15 @@ impl Room {
     /// line do not stay in memory (positions stay: they never change).
     pub fn sweep(&self) {
         self.places.retain(
-            |_, cached| !matches!(cached, Cached::Waiting(_, at) if at.elapsed() >= ABSENT_FOR),
+            |_, cached| !matches!(cached, Cached::Absent(at) if at.elapsed() >= ABSENT_FOR),
         );
     }
 
     fn remember(&self, product_id: i64, user_id: i64, place: Option<Place>) {
         let cached = match place {
             Some(p) if p.position.is_some() => Cached::Place(p),
-            other => Cached::Waiting(other, Instant::now()),
+            Some(p) => Cached::Prequeue(p),
+            None => Cached::Absent(Instant::now()),
         };
         self.places.insert((product_id, user_id), cached);
     }
@@ -498,10 +502,6 @@ impl Room {
                 return Err(refusal(503, "unavailable"));
             }
         }
-        if phase == Phase::Queueing {
-            // The join may have drawn the line: read it now rather than at the next refresh.
-            let _ = self.fetch_line(product, now_ms).await;
-        }
         self.status(product, user_id, now_ms, sold_out)
             .await
             .ok_or_else(|| refusal(503, "unavailable"))
@@ -515,7 +515,7 @@ pub fn refusal(status: u16, word: &'static str) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashsale_core::waiting_room::{MemoryRoom, Schedule, Segment};
+    use flashsale_core::waiting_room::{MemoryRoom, RoomError, Schedule, Segment};
 
     fn room() -> Room {
         Room::new(RoomParts {
@@ -543,6 +543,114 @@ mod tests {
             queue: true,
             admit_per_second: 10,
         }
+    }
+
+    /// The memory store, counting the calls a status poll could make.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryRoom,
+        places: AtomicU64,
+        lines: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl WaitingRoom for Counting {
+        async fn join(
+            &self,
+            product_id: i64,
+            user_id: i64,
+            request: &JoinRequest<'_>,
+        ) -> Result<Joined, RoomError> {
+            self.inner.join(product_id, user_id, request).await
+        }
+        async fn place(&self, product_id: i64, user_id: i64) -> Result<Option<Place>, RoomError> {
+            self.places.fetch_add(1, Ordering::Relaxed);
+            self.inner.place(product_id, user_id).await
+        }
+        async fn line(
+            &self,
+            product_id: i64,
+            draw_from: Option<LineStart>,
+        ) -> Result<Line, RoomError> {
+            self.lines.fetch_add(1, Ordering::Relaxed);
+            self.inner.line(product_id, draw_from).await
+        }
+        async fn set_rate(
+            &self,
+            product_id: i64,
+            start: LineStart,
+            now_ms: i64,
+        ) -> Result<(), RoomError> {
+            self.inner.set_rate(product_id, start, now_ms).await
+        }
+        async fn add_refused(&self, product_id: i64, count: u64) -> Result<(), RoomError> {
+            self.inner.add_refused(product_id, count).await
+        }
+        async fn use_challenge(
+            &self,
+            id: &str,
+            ttl_ms: u64,
+            now_ms: i64,
+        ) -> Result<bool, RoomError> {
+            self.inner.use_challenge(id, ttl_ms, now_ms).await
+        }
+        async fn remove(&self, product_id: i64) -> Result<(), RoomError> {
+            self.inner.remove(product_id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn polling_status_and_buying_cost_no_store_call_once_a_place_is_known() {
+        let store = Arc::new(Counting::default());
+        let room = Room::new(RoomParts {
+            store: store.clone(),
+            key: ChallengeKey::derive(b"test"),
+            settings: room().settings,
+        });
+        let p = product(None, None);
+        let now = flashsale_core::domain::now_unix_ms();
+        store
+            .inner
+            .join(
+                p.id,
+                7,
+                &JoinRequest {
+                    phase: Phase::Queueing,
+                    start: LineStart {
+                        start_ms: now,
+                        rate: 10,
+                    },
+                    challenge_id: "c",
+                    challenge_ttl_ms: 1000,
+                    now_ms: now,
+                },
+            )
+            .await
+            .expect("join");
+        room.refresh(&[Arc::new(p.clone())], now).await;
+        let lines_after_refresh = store.lines.load(Ordering::Relaxed);
+        for i in 0..1000 {
+            let status = room.status(&p, 7, now + i, false).await.expect("status");
+            assert_eq!(status.place.and_then(|p| p.position), Some(1));
+            assert_ne!(room.admission(&p, 7, now + i).await, Admission::Unavailable);
+            // A shopper who never joined costs one lookup per few seconds, not per poll.
+            assert!(room
+                .status(&p, 8, now + i, false)
+                .await
+                .expect("status")
+                .place
+                .is_none());
+        }
+        assert_eq!(
+            store.places.load(Ordering::Relaxed),
+            2,
+            "one lookup per shopper"
+        );
+        assert_eq!(
+            store.lines.load(Ordering::Relaxed),
+            lines_after_refresh,
+            "the line comes from the background refresh only"
+        );
     }
 
     #[test]

@@ -112,6 +112,19 @@ impl WaitingRoom for MemoryRoom {
                         rate: request.start.rate,
                     });
                 }
+                // An empty line banks no admissions (as in the Redis script).
+                if let Some(last) = line.segments.last().copied() {
+                    if now > last.t0_ms && last.serving_at(now) > line.positions {
+                        line.segments.push(Segment {
+                            t0_ms: now,
+                            served: line.positions,
+                            rate: last.rate,
+                        });
+                        if line.segments.len() > 256 {
+                            line.segments.remove(0);
+                        }
+                    }
+                }
                 line.positions += 1;
                 line.places.insert(user_id, (line.positions, now));
             } else {

@@ -72,6 +72,20 @@ if redis.call('HGET', KEYS[3], 'drawn') == '1' then
   if redis.call('LLEN', KEYS[4]) == 0 then
     redis.call('RPUSH', KEYS[4], ARGV[4] .. ',0,' .. ARGV[5])
   end
+  -- An empty line banks no admissions: if the serving position ran past everyone, it
+  -- restarts from the end of the line now, so a crowd arriving after a lull is still let in
+  -- at the rate.
+  local given = tonumber(redis.call('HGET', KEYS[3], 'positions') or '0')
+  local last = redis.call('LINDEX', KEYS[4], -1)
+  local t0, s0, r = string.match(last, '^(%-?%d+),(%d+),(%d+)$')
+  local now = tonumber(ARGV[7])
+  if t0 and now > tonumber(t0) then
+    local serving = tonumber(s0) + math.floor(tonumber(r) * (now - tonumber(t0)) / 1000)
+    if serving > given then
+      redis.call('RPUSH', KEYS[4], ARGV[7] .. ',' .. given .. ',' .. r)
+      redis.call('LTRIM', KEYS[4], -256, -1)
+    end
+  end
   local n = redis.call('HINCRBY', KEYS[3], 'positions', 1)
   redis.call('HSET', KEYS[1], ARGV[1], n .. ':' .. ARGV[7])
   return {n, ARGV[7]}
