@@ -11,6 +11,7 @@
 
 use flashsale_core::waiting_room::solve;
 use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -43,6 +44,8 @@ pub struct Outcome {
     pub kind: Kind,
     pub arrival: Duration,
     pub got_one: bool,
+    /// Its place in the waiting room's line (none without the room).
+    pub position: Option<u64>,
     /// From the later of its arrival and the sale's start to knowing (a unit, or none left).
     pub wait: Option<Duration>,
 }
@@ -104,14 +107,15 @@ pub async fn run(event: &Event, shoppers: Vec<Shopper>) -> anyhow::Result<Vec<Ou
     for shopper in shoppers {
         let (event, client, solvers) = (event.clone(), client.clone(), solvers.clone());
         tasks.push(tokio::spawn(async move {
-            let got = tokio::time::timeout(GIVE_UP, shop(&event, &client, &solvers, &shopper))
-                .await
-                .unwrap_or(None);
+            let place = AtomicU64::new(0);
+            let visit = shop(&event, &client, &solvers, &shopper, &place);
+            let got = tokio::time::timeout(GIVE_UP, visit).await.unwrap_or(None);
             let begun = event.start.max(event.open + shopper.arrival);
             Outcome {
                 kind: shopper.kind,
                 arrival: shopper.arrival,
                 got_one: got.is_some_and(|(got, _)| got),
+                position: Some(place.load(Ordering::Relaxed)).filter(|p| *p > 0),
                 wait: got.map(|(_, at)| at.saturating_duration_since(begun)),
             }
         }));
@@ -123,12 +127,14 @@ pub async fn run(event: &Event, shoppers: Vec<Shopper>) -> anyhow::Result<Vec<Ou
     Ok(outcomes)
 }
 
-/// One shopper's visit: `Some((got a unit, when it knew))`, `None` if it never knew.
+/// One shopper's visit: `Some((got a unit, when it knew))`, `None` if it never knew; its
+/// place in line goes into `place`.
 async fn shop(
     event: &Event,
     client: &reqwest::Client,
     solvers: &Semaphore,
     who: &Shopper,
+    place: &AtomicU64,
 ) -> Option<(bool, Instant)> {
     tokio::time::sleep_until(event.open + who.arrival).await;
     let api = Api {
@@ -188,6 +194,9 @@ async fn shop(
         if let Ok((200, status)) = api.get("status").await {
             refresh =
                 Duration::from_secs_f64(status["refreshSeconds"].as_f64().unwrap_or(2.0).max(0.1));
+            if let Some(position) = status["position"].as_u64() {
+                place.store(position, Ordering::Relaxed);
+            }
             if status["state"] == "ended" {
                 return Some((false, Instant::now()));
             }
@@ -317,6 +326,10 @@ pub struct Tally {
     /// (winners, how many).
     pub earliest: (usize, usize),
     pub latest: (usize, usize),
+    /// The same tenths' mean place in line, as a fraction of the line (0.5: the middle);
+    /// `None` without the room. Far less noisy than a win rate over a few hundred people.
+    pub earliest_place: Option<f64>,
+    pub latest_place: Option<f64>,
 }
 
 impl Tally {
@@ -328,6 +341,19 @@ impl Tally {
         early.sort_by_key(|o| o.arrival);
         let tenth = early.len() / 10;
         let wins = |group: &[&&Outcome]| (group.iter().filter(|o| o.got_one).count(), group.len());
+        let line = outcomes
+            .iter()
+            .filter_map(|o| o.position)
+            .max()
+            .unwrap_or(0);
+        let place = |group: &[&&Outcome]| {
+            let places: Vec<f64> = group
+                .iter()
+                .filter_map(|o| o.position)
+                .map(|p| p as f64 / line as f64)
+                .collect();
+            (!places.is_empty()).then(|| places.iter().sum::<f64>() / places.len() as f64)
+        };
         Tally {
             units_to_bots: outcomes
                 .iter()
@@ -338,6 +364,8 @@ impl Tally {
             people_median_wait: waits.get(waits.len() / 2).copied(),
             earliest: wins(&early[..tenth]),
             latest: wins(&early[early.len() - tenth..]),
+            earliest_place: place(&early[..tenth]),
+            latest_place: place(&early[early.len() - tenth..]),
         }
     }
 
@@ -360,6 +388,7 @@ mod tests {
             kind,
             arrival: Duration::from_secs(arrival),
             got_one,
+            position: Some(arrival + 1),
             wait: Some(Duration::from_secs(arrival % 7)),
         }
     }
@@ -378,6 +407,10 @@ mod tests {
         assert_eq!(tally.people, 21);
         assert_eq!(tally.earliest, (2, 2));
         assert_eq!(tally.latest, (1, 2));
+        // Places 1 and 6 of a line of 151, against 91 and 96.
+        let early = tally.earliest_place.expect("places");
+        assert!((early - 7.0 / 2.0 / 151.0).abs() < 1e-9, "{early}");
+        assert!(tally.latest_place.expect("places") > 0.6);
         assert!((tally.bots_share() - 0.2).abs() < 1e-9);
     }
 
