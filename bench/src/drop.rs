@@ -80,6 +80,13 @@ async fn drop_once(plan: &DropPlan, room: bool) -> anyhow::Result<Tally> {
         tally.units_to_bots,
         tally.units_to_people
     );
+    if tally.joined_late > 0 {
+        eprintln!(
+            "   !!! {} shoppers came before the start but joined after it: this machine fell \
+             behind, the room's figures are off",
+            tally.joined_late
+        );
+    }
     Ok(tally)
 }
 
@@ -170,7 +177,8 @@ async fn simulate(plan: &DropPlan, room: bool, backends: &Backends) -> anyhow::R
     };
     let outcomes = drop_sim::run(&event, shoppers).await;
     tokio::task::spawn_blocking(move || gateway.shutdown()).await?;
-    Ok(Tally::of(&outcomes?, plan.prequeue))
+    let outcomes = outcomes?;
+    Ok(Tally::of(&outcomes, plan.prequeue))
 }
 
 fn section(plan: &DropPlan, off: &Tally, on: &Tally) -> Section {
@@ -201,9 +209,18 @@ fn section(plan: &DropPlan, off: &Tally, on: &Tally) -> Section {
                 String::new()
             },
             notes: format!(
-                "{} of {} units sold",
+                "{} of {} units sold{}",
                 t.units_to_bots,
-                t.units_to_bots + t.units_to_people
+                t.units_to_bots + t.units_to_people,
+                if t.joined_late > 0 {
+                    format!(
+                        "; {} who came before the start joined after it: this machine fell \
+                         behind, the figure is off",
+                        t.joined_late
+                    )
+                } else {
+                    String::new()
+                }
             ),
             ..Row::new(
                 format!("bots' share of units, room {name}"),
@@ -337,6 +354,7 @@ mod tests {
             };
             let tally = simulate(&plan, room, &backends).await.expect("the drop");
             eprintln!("room {room}: {tally:?}");
+            assert_eq!(tally.joined_late, 0, "{tally:?}");
             assert_eq!(
                 tally.units_to_bots + tally.units_to_people,
                 plan.units as usize,

@@ -9,9 +9,9 @@
 //! the last second before the start, solve natively, poll ten times as often and press Buy
 //! within 10 ms.
 
-use flashsale_core::waiting_room::solve;
 use rand::Rng;
-use std::sync::atomic::{AtomicU64, Ordering};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -19,6 +19,8 @@ use tokio::time::Instant;
 
 /// SHA-256 attempts a second of a browser's Web Worker (a phone is slower, a laptop faster).
 pub const BROWSER_HASHES_PER_SEC: f64 = 1_000_000.0;
+/// How long before its last-second join a bot fetches and solves its challenge.
+const BOT_PREPARES: Duration = Duration::from_secs(20);
 /// How long a shopper keeps at it before giving up (the drop is over by then).
 const GIVE_UP: Duration = Duration::from_secs(600);
 
@@ -46,6 +48,8 @@ pub struct Outcome {
     pub got_one: bool,
     /// Its place in the waiting room's line (none without the room).
     pub position: Option<u64>,
+    /// It arrived before the start but joined after it, behind the draw.
+    pub joined_late: bool,
     /// From the later of its arrival and the sale's start to knowing (a unit, or none left).
     pub wait: Option<Duration>,
 }
@@ -107,8 +111,8 @@ pub async fn run(event: &Event, shoppers: Vec<Shopper>) -> anyhow::Result<Vec<Ou
     for shopper in shoppers {
         let (event, client, solvers) = (event.clone(), client.clone(), solvers.clone());
         tasks.push(tokio::spawn(async move {
-            let place = AtomicU64::new(0);
-            let visit = shop(&event, &client, &solvers, &shopper, &place);
+            let (place, late) = (AtomicU64::new(0), AtomicBool::new(false));
+            let visit = shop(&event, &client, &solvers, &shopper, &place, &late);
             let got = tokio::time::timeout(GIVE_UP, visit).await.unwrap_or(None);
             let begun = event.start.max(event.open + shopper.arrival);
             Outcome {
@@ -116,6 +120,7 @@ pub async fn run(event: &Event, shoppers: Vec<Shopper>) -> anyhow::Result<Vec<Ou
                 arrival: shopper.arrival,
                 got_one: got.is_some_and(|(got, _)| got),
                 position: Some(place.load(Ordering::Relaxed)).filter(|p| *p > 0),
+                joined_late: late.load(Ordering::Relaxed),
                 wait: got.map(|(_, at)| at.saturating_duration_since(begun)),
             }
         }));
@@ -128,13 +133,15 @@ pub async fn run(event: &Event, shoppers: Vec<Shopper>) -> anyhow::Result<Vec<Ou
 }
 
 /// One shopper's visit: `Some((got a unit, when it knew))`, `None` if it never knew; its
-/// place in line goes into `place`.
+/// place in line goes into `place`, and `late` says it came before the start but could only
+/// join after it (this process's CPU fell behind: the figures are then off).
 async fn shop(
     event: &Event,
     client: &reqwest::Client,
     solvers: &Semaphore,
     who: &Shopper,
     place: &AtomicU64,
+    late: &AtomicBool,
 ) -> Option<(bool, Instant)> {
     tokio::time::sleep_until(event.open + who.arrival).await;
     let api = Api {
@@ -150,8 +157,15 @@ async fn shop(
         return buy_until_answered(&api, who.kind).await;
     }
 
-    // Join: a challenge, solved, then the join itself.
+    // Join: a challenge, solved, then the join itself. A bot's operator fetches and solves
+    // its challenges ahead (they are good for minutes) and joins at the last second; a
+    // person's page asks when they arrive and joins as soon as the worker is done.
+    let mut first = true;
     loop {
+        if who.kind == Kind::Bot && first {
+            let prepare = event.open.max((event.open + who.arrival) - BOT_PREPARES);
+            tokio::time::sleep_until(prepare).await;
+        }
         let Ok((status, body)) = api.get("challenge").await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
@@ -165,23 +179,32 @@ async fn shop(
         }
         let challenge = body["challenge"].as_str().unwrap_or_default().to_owned();
         let difficulty = u8::try_from(body["difficulty"].as_u64().unwrap_or(0)).unwrap_or(64);
-        let solved_at = Instant::now();
+        let asked_at = Instant::now();
         let (nonce, tried) = {
             let _cpu = solvers.acquire().await.ok()?;
             let challenge = challenge.clone();
-            let nonce = tokio::task::spawn_blocking(move || solve(&challenge, difficulty))
+            tokio::task::spawn_blocking(move || solve(&challenge, difficulty))
                 .await
-                .ok()?;
-            // It counts up from 0, as the page's worker does.
-            let tried = nonce.parse::<u64>().map_or(1, |n| n + 1);
-            (nonce, tried)
+                .ok()?
         };
-        if who.kind == Kind::Person {
-            let browser = Duration::from_secs_f64(tried as f64 / BROWSER_HASHES_PER_SEC);
-            tokio::time::sleep_until(solved_at + browser).await;
+        match who.kind {
+            Kind::Person => {
+                let browser = Duration::from_secs_f64(tried as f64 / BROWSER_HASHES_PER_SEC);
+                tokio::time::sleep_until(asked_at + browser).await;
+            }
+            Kind::Bot if first => tokio::time::sleep_until(event.open + who.arrival).await,
+            Kind::Bot => {}
         }
+        first = false;
         match api.post_join(&challenge, &nonce).await {
-            Ok((200, _)) => break,
+            Ok((200, _)) => {
+                let arrived_before = who.arrival < event.start - event.open;
+                late.store(
+                    arrived_before && Instant::now() >= event.start,
+                    Ordering::Relaxed,
+                );
+                break;
+            }
             Ok((403, body)) if word(&body) == "ended" => return Some((false, Instant::now())),
             Ok((400, _)) => continue, // expired while solving: a fresh one
             _ => tokio::time::sleep(Duration::from_secs(1)).await,
@@ -260,6 +283,50 @@ fn word(body: &serde_json::Value) -> &str {
     body["result"].as_str().unwrap_or_default()
 }
 
+/// The nonce a browser's worker finds (the first decimal number, counting up from 0, whose
+/// SHA-256(`challenge:nonce`) starts with `bits` zero bits), and the attempts it took. The
+/// prefix is hashed once; the page's worker does the same.
+pub fn solve(challenge: &str, bits: u8) -> (String, u64) {
+    let prefix = Sha256::new_with_prefix(format!("{challenge}:").as_bytes());
+    let mut digits = itoa_buffer();
+    for n in 0u64.. {
+        let text = decimal(n, &mut digits);
+        let digest = prefix.clone().chain_update(text).finalize();
+        if leading_zero_bits(&digest) >= u32::from(bits) {
+            return (String::from_utf8_lossy(text).into_owned(), n + 1);
+        }
+    }
+    unreachable!("some nonce below 2^64 has the bits")
+}
+
+fn itoa_buffer() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+fn leading_zero_bits(digest: &[u8]) -> u32 {
+    let mut bits = 0;
+    for byte in digest {
+        if *byte != 0 {
+            return bits + byte.leading_zeros();
+        }
+        bits += 8;
+    }
+    bits
+}
+
 /// The requests of one shopper.
 struct Api<'a> {
     client: &'a reqwest::Client,
@@ -330,6 +397,8 @@ pub struct Tally {
     /// `None` without the room. Far less noisy than a win rate over a few hundred people.
     pub earliest_place: Option<f64>,
     pub latest_place: Option<f64>,
+    /// Shoppers who came before the start but joined after it (see [`Outcome::joined_late`]).
+    pub joined_late: usize,
 }
 
 impl Tally {
@@ -366,6 +435,7 @@ impl Tally {
             latest: wins(&early[early.len() - tenth..]),
             earliest_place: place(&early[..tenth]),
             latest_place: place(&early[early.len() - tenth..]),
+            joined_late: outcomes.iter().filter(|o| o.joined_late).count(),
         }
     }
 
@@ -389,8 +459,27 @@ mod tests {
             arrival: Duration::from_secs(arrival),
             got_one,
             position: Some(arrival + 1),
+            joined_late: false,
             wait: Some(Duration::from_secs(arrival % 7)),
         }
+    }
+
+    #[test]
+    fn a_solved_challenge_is_what_the_shop_checks() {
+        for bits in [0, 1, 8, 12] {
+            let challenge = "q7.42.1800000000.8.abcdef";
+            let (nonce, tried) = solve(challenge, bits);
+            assert!(
+                flashsale_core::waiting_room::solves(challenge, &nonce, bits),
+                "{bits} bits: {nonce}"
+            );
+            assert_eq!(nonce, flashsale_core::waiting_room::solve(challenge, bits));
+            assert_eq!(tried, nonce.parse::<u64>().expect("decimal") + 1);
+        }
+        let mut buf = itoa_buffer();
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(1_234_567, &mut buf), b"1234567");
+        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 
     #[test]
