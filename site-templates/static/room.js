@@ -25,6 +25,7 @@
 
   const numbers = new Intl.NumberFormat();
   const DEFAULT_REFRESH = 5;
+  const SIGNED_OUT_REFRESH = 60;
 
   const state = {
     status: null, // the last status the server sent
@@ -277,7 +278,10 @@
   function schedule() {
     clearTimeout(state.pollTimer);
     if (state.gone || state.bought) return;
-    const refresh = (state.status && Number(state.status.refreshSeconds)) || DEFAULT_REFRESH;
+    // Signed out, there is nothing to follow: logging in brings the shopper back here anyway.
+    const refresh = state.signedOut
+      ? SIGNED_OUT_REFRESH
+      : (state.status && Number(state.status.refreshSeconds)) || DEFAULT_REFRESH;
     // A little jitter so a crowd that opened the page together does not poll together.
     let delay = refresh * 1000 * (0.9 + Math.random() * 0.2);
     const edge = nextEdge();
