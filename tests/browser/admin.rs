@@ -93,11 +93,15 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     assert!(changed.lines().any(|l| l == "index.html"), "{changed}");
     browser.screenshot("admin-republished").await;
 
-    // The gateway serves the new page at once: name, price and live stock.
-    browser
-        .goto(&format!("{}/product/{id}.html", shop.url))
-        .await;
-    assert_eq!(browser.text("h1").await, name);
+    // The gateway serves the new page without a restart (it looks at dist/ four times a
+    // second): name, price and live stock.
+    let page = format!("{}/product/{id}.html", shop.url);
+    let served = crate::util::eventually(|| async {
+        browser.goto(&page).await;
+        browser.text("h1").await == name
+    })
+    .await;
+    assert!(served, "the gateway never served the new page");
     assert_eq!(browser.text(".price").await, "59.90");
     browser
         .wait_for_text("#stock-remaining", "the stock line", |t| t == "25 left")
