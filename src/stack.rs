@@ -293,6 +293,7 @@ pub fn site_options(config: &Config) -> flashsale_sitegen::SiteOptions {
         config.shop_name.clone(),
     );
     site.site_url = config.site_url();
+    site.queue_prequeue_secs = config.queue_prequeue_secs;
     site
 }
 

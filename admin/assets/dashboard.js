@@ -46,12 +46,46 @@
     }
   }
 
+  // "95 s", "4 min 10 s"; null while the line is paused or not started.
+  function wait(seconds) {
+    if (seconds === null || seconds === undefined) return "\u2013";
+    if (seconds < 120) return seconds + " s";
+    return Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+  }
+
+  // The waiting room of each queued product; a product that gained or lost its room since
+  // the page loaded reloads the page once.
+  function updateRooms(products) {
+    for (const p of products) {
+      const card = document.querySelector('[data-room="' + p.id + '"]');
+      if (!p.queue !== !card) {
+        window.location.reload();
+        return;
+      }
+      if (!card) continue;
+      const q = p.queue;
+      for (const cell of card.querySelectorAll("[data-q]")) {
+        const k = cell.dataset.q;
+        if (k === "rate") {
+          // Before the draw nothing is admitted yet: the rate says nothing then.
+          cell.textContent = !q.drawn ? "not started" : q.admitPerSecond === 0 ? "paused" : q.admitPerSecond + "/s";
+          cell.className = "status" + (!q.drawn ? "" : q.admitPerSecond === 0 ? " status-queued" : " status-confirmed");
+        } else if (k === "lastWait") {
+          cell.textContent = wait(q.lastWaitSeconds);
+        } else {
+          cell.textContent = String(q[k]);
+        }
+      }
+    }
+  }
+
   async function refresh() {
     try {
       const res = await fetch("/dashboard.json", { credentials: "same-origin", cache: "no-store" });
       if (res.status === 200) {
         const data = await res.json();
         updateRows(data.products);
+        updateRooms(data.products);
         drawChart(data.chart);
         text("chart-peak", data.chartPeak);
         text("last-minute", data.lastMinute);

@@ -38,6 +38,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/dashboard.js"),
     ),
     (
+        "room-control.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/room-control.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../assets/favicon.svg"),

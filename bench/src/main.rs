@@ -7,6 +7,8 @@
 //! - [`drain`]: 5. the worker's drain rate into MariaDB.
 //! - [`site`]: 6. sitegen against hugo, and a one-product republish.
 //! - [`memory`]: 7. a gateway process's memory with many shoppers' cooldowns.
+//! - [`drop`]: 8. a drop with bots, with and without the waiting room ([`drop_sim`]: the
+//!   simulated people and bots).
 //! - [`room_paths`]: 9. the waiting room's status poll and join at the shopper's owner.
 //! - [`machine`]: date, machine and versions for the report.
 //! - [`table`]: the sections and rows of the one table; [`wrk`]: load and its results.
@@ -15,6 +17,8 @@
 
 mod cookies;
 mod drain;
+mod drop;
+mod drop_sim;
 mod embedded;
 mod gateways;
 mod getone;
@@ -72,6 +76,19 @@ enum What {
     Memory,
     /// 2: a product page from the gateway against nginx, plain and gzip.
     Static,
+    /// 8: a drop with bots, through the real HTTP API, without and with the waiting room.
+    Drop {
+        /// The prequeue's length in seconds (a real one is 15 minutes; default 60, or 12
+        /// with --quick); late arrivals come over a fifteenth of it.
+        #[arg(long)]
+        prequeue_secs: Option<u64>,
+        /// Shoppers the room lets in per second.
+        #[arg(long, default_value_t = 20)]
+        admit_per_second: u32,
+        /// Bits of the join's proof of work (default: the shop's 18, or 14 with --quick).
+        #[arg(long)]
+        difficulty: Option<u8>,
+    },
     /// 9: the waiting room's status poll and join (challenge checked) at the shopper's owner.
     Room,
     /// 6: sitegen against hugo on the same catalogue; republishing one product.
@@ -97,6 +114,8 @@ pub struct Scale {
     /// Catalogue sizes sitegen and hugo render.
     pub site_products: Vec<usize>,
     pub republishes: usize,
+    /// Section 8's drop.
+    pub drop: drop::DropPlan,
 }
 
 impl Scale {
@@ -119,6 +138,14 @@ impl Scale {
                 vec![10_000, 100_000]
             },
             republishes: 20,
+            drop: drop::DropPlan {
+                people: if quick { 500 } else { 2_000 },
+                bots: if quick { 50 } else { 200 },
+                units: if quick { 50 } else { 200 },
+                prequeue: std::time::Duration::from_secs(if quick { 12 } else { 60 }),
+                admit_per_second: 20,
+                difficulty: if quick { 14 } else { 18 },
+            },
         }
     }
 }
@@ -149,6 +176,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             What::Drain => vec![drain::run(scale.drain_orders).await?],
             What::Memory => vec![memory::run(&scale).await?],
             What::Static => vec![static_page::run(scale.seconds, scale.connections).await?],
+            What::Drop {
+                prequeue_secs,
+                admit_per_second,
+                difficulty,
+            } => {
+                let mut plan = scale.drop.clone();
+                if let Some(secs) = prequeue_secs {
+                    plan.prequeue = std::time::Duration::from_secs(*secs);
+                }
+                plan.admit_per_second = *admit_per_second;
+                if let Some(bits) = difficulty {
+                    plan.difficulty = *bits;
+                }
+                vec![drop::run(&plan).await?]
+            }
             What::Room => vec![room_paths::run(&scale).await?],
             What::Site { products, hugo_max } => vec![
                 site::run(
@@ -200,6 +242,8 @@ async fn all(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     sections.push(site::run(&scale.site_products, usize::MAX, scale.republishes).await?);
     // 7. gateway memory
     sections.push(memory::run(scale).await?);
+    // 8. a drop with bots
+    sections.push(drop::run(&scale.drop).await?);
     // 9. the waiting room's own paths
     sections.push(room_paths::run(scale).await?);
     Ok(sections)

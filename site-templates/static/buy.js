@@ -15,6 +15,8 @@
   const cooldown = Math.max(0, parseInt(button.dataset.cooldown, 10) || 0);
   const saleStart = parseTime(button.dataset.saleStart);
   const saleEnd = parseTime(button.dataset.saleEnd);
+  // A product with a waiting room: Buy waits for room.js to say the shopper's turn has come.
+  const queued = button.dataset.queue === "true";
 
   // The answer when /getOne sends no readable JSON (a proxy's error page, say).
   const RESULT_BY_STATUS = {
@@ -29,6 +31,7 @@
     inFlight: false, // a /getOne request is out
     pending: false, // an order is queued and being polled
     finalLabel: "", // set once buying again makes no sense
+    admitted: !queued, // may press Buy now (always, without a waiting room)
   };
 
   function parseTime(s) {
@@ -54,7 +57,7 @@
       return;
     }
     button.textContent = state.countdown > 0 ? "Buy (" + state.countdown + ")" : "Buy";
-    button.disabled = state.countdown > 0 || state.inFlight || state.pending;
+    button.disabled = state.countdown > 0 || state.inFlight || state.pending || !state.admitted;
   }
 
   function startCountdown(seconds) {
@@ -79,6 +82,7 @@
   function finish(label) {
     state.finalLabel = label;
     render();
+    if (label === "Bought") document.dispatchEvent(new CustomEvent("flashsale:bought"));
   }
 
   function orderLink(id) {
@@ -131,6 +135,12 @@
         say(["Sold out."]);
         showStock(0);
         finish("Sold out");
+        break;
+      case "not_admitted":
+        say(["It's not your turn yet: wait until the line above calls you, then press Buy."]);
+        // Refused before the cooldown: the shop started none, so neither does the button.
+        startCountdown(0);
+        document.dispatchEvent(new CustomEvent("flashsale:not-admitted"));
         break;
       case "not_on_sale":
         say(["The sale is not open right now."]);
@@ -220,6 +230,15 @@
     saleEl.hidden = false;
     saleEl.dataset.phase = saleStart && now < saleStart ? "soon" : saleEnd && now >= saleEnd ? "over" : "open";
   }
+
+  // From room.js: whether the shopper's turn has come (or the product turned out to have no
+  // waiting room after all).
+  document.addEventListener("flashsale:admission", (event) => {
+    const detail = event.detail || {};
+    state.admitted = !queued || !!(detail.admitted || detail.noRoom);
+    if (detail.ended) finish(detail.ended);
+    else render();
+  });
 
   render();
   refreshStock();

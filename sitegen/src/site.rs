@@ -33,6 +33,8 @@ pub const PAGE_SIZE: usize = 24;
 const SITEMAP_URLS: usize = 50_000;
 /// Bumped when the output format changes, so every page is rendered again.
 const FORMAT: u64 = 1;
+/// `queue_prequeue_secs` unless the config says otherwise (DESIGN.md's default).
+pub const DEFAULT_PREQUEUE_SECS: u64 = 900;
 /// The input fingerprint of an asset kept from an earlier publish for cached pages.
 const RETIRED: u64 = 0;
 
@@ -43,6 +45,9 @@ pub struct SiteOptions {
     pub dist: PathBuf,
     /// The per-shopper Buy cooldown the product pages count down (the server enforces it).
     pub cooldown_secs: u64,
+    /// How long before `saleStart` a waiting room's line opens (`queue_prequeue_secs`): the
+    /// product page says when, even to a shopper who is not signed in.
+    pub queue_prequeue_secs: u64,
     /// Shown in every page's title and navigation bar.
     pub shop_name: String,
     /// The public address of the shop (`https://shop.example`), for the sitemap.
@@ -62,6 +67,7 @@ impl SiteOptions {
         SiteOptions {
             dist: dist.into(),
             cooldown_secs,
+            queue_prequeue_secs: DEFAULT_PREQUEUE_SECS,
             shop_name: shop_name.into(),
             site_url: String::new(),
             templates: None,
@@ -167,6 +173,7 @@ impl Site {
         base.update(&[0]);
         base.update(opts.site_url.as_bytes());
         base.update(&opts.cooldown_secs.to_le_bytes());
+        base.update(&opts.queue_prequeue_secs.to_le_bytes());
         base.update(&[u8::from(opts.compress)]);
         let mut site = Site {
             base: base.digest(),
@@ -262,7 +269,9 @@ impl Site {
     }
 
     fn item(&self, product: &Product) -> Result<Item, SitegenError> {
-        let view = ProductView::new(product, |url| self.theme.hashed_url(url))?;
+        let view = ProductView::new(product, self.opts.queue_prequeue_secs, |url| {
+            self.theme.hashed_url(url)
+        })?;
         let json = serde_json::to_vec(&view).map_err(|e| SitegenError::Template {
             name: product_page(product.id),
             message: e.to_string(),

@@ -92,17 +92,34 @@ pub(crate) struct ProductView {
     /// The same moments for readers without script, e.g. `2025-06-01 12:00 UTC`.
     pub sale_start_text: String,
     pub sale_end_text: String,
+    /// The product has a waiting room: its page shows the line, and Buy waits for the
+    /// shopper's turn.
+    pub queue: bool,
+    /// Shoppers let in per second (0: paused), for themes that want to say so; the page
+    /// itself asks the gateway, since the admin changes it live.
+    pub admit_per_second: u32,
+    /// When the line opens (`saleStart - queue_prequeue_secs`), RFC 3339 for the script and
+    /// as text; empty without a waiting room or without a sale start (the line is open then).
+    pub queue_opens_rfc3339: String,
+    pub queue_opens_text: String,
 }
 
 impl ProductView {
-    /// `image_url` maps a vetted site path to the URL pages use (its content-hashed name).
+    /// `image_url` maps a vetted site path to the URL pages use (its content-hashed name);
+    /// a waiting room's line opens `prequeue_secs` before the sale starts.
     pub(crate) fn new(
         product: &Product,
+        prequeue_secs: u64,
         image_url: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SitegenError> {
         let page = product_page(product.id);
         let (sale_start_rfc3339, sale_start_text) = sale_time(product.sale_start, &page)?;
         let (sale_end_rfc3339, sale_end_text) = sale_time(product.sale_end, &page)?;
+        let opens = product
+            .sale_start
+            .filter(|_| product.queue)
+            .map(|start| start.saturating_sub(i64::try_from(prequeue_secs).unwrap_or(i64::MAX)));
+        let (queue_opens_rfc3339, queue_opens_text) = sale_time(opens, &page)?;
         Ok(ProductView {
             id: product.id,
             name: product.name.clone(),
@@ -118,6 +135,10 @@ impl ProductView {
             sale_start_text,
             sale_end_rfc3339,
             sale_end_text,
+            queue: product.queue,
+            admit_per_second: product.admit_per_second,
+            queue_opens_rfc3339,
+            queue_opens_text,
         })
     }
 }
@@ -234,7 +255,7 @@ mod tests {
 
     #[test]
     fn site_images_get_their_hashed_url() {
-        let view = ProductView::new(&product(), |url| {
+        let view = ProductView::new(&product(), 900, |url| {
             (url == "/static/img/phone.svg").then(|| "/static/img/phone.0123.svg".to_owned())
         })
         .expect("valid product");
@@ -258,7 +279,7 @@ mod tests {
 
     #[test]
     fn description_splits_into_paragraphs() {
-        let view = ProductView::new(&product(), |_| None).expect("valid product");
+        let view = ProductView::new(&product(), 900, |_| None).expect("valid product");
         assert_eq!(view.paragraphs, vec!["First.", "Second\nline."]);
     }
 
@@ -266,17 +287,37 @@ mod tests {
     fn sale_times_are_rfc3339_or_empty() {
         let mut p = product();
         p.sale_start = Some(1_748_779_200);
-        let view = ProductView::new(&p, |_| None).expect("valid product");
+        let view = ProductView::new(&p, 900, |_| None).expect("valid product");
         assert_eq!(view.sale_start_rfc3339, "2025-06-01T12:00:00Z");
         assert_eq!(view.sale_start_text, "2025-06-01 12:00 UTC");
         assert_eq!(view.sale_end_rfc3339, "");
     }
 
     #[test]
+    fn a_waiting_room_opens_its_line_before_the_sale() {
+        let mut p = product();
+        p.sale_start = Some(1_748_779_200);
+        let plain = ProductView::new(&p, 900, |_| None).expect("valid product");
+        assert!(!plain.queue);
+        assert_eq!(plain.queue_opens_rfc3339, "", "no room, no line");
+        p.queue = true;
+        let queued = ProductView::new(&p, 900, |_| None).expect("valid product");
+        assert!(queued.queue);
+        assert_eq!(queued.queue_opens_rfc3339, "2025-06-01T11:45:00Z");
+        assert_eq!(queued.queue_opens_text, "2025-06-01 11:45 UTC");
+        p.sale_start = None;
+        let always = ProductView::new(&p, 900, |_| None).expect("valid product");
+        assert_eq!(
+            always.queue_opens_rfc3339, "",
+            "without a start the line is open"
+        );
+    }
+
+    #[test]
     fn a_sale_time_out_of_range_names_the_page() {
         let mut p = product();
         p.sale_end = Some(i64::MAX);
-        let err = ProductView::new(&p, |_| None).expect_err("out of range");
+        let err = ProductView::new(&p, 900, |_| None).expect_err("out of range");
         assert!(err.to_string().contains("product/7.html"), "{err}");
     }
 }

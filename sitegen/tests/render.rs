@@ -92,6 +92,9 @@ mod pages {
             "static/style.css",
             "static/buy.js",
             "static/order.js",
+            "static/room.js",
+            "static/pow-worker.js",
+            "static/register.js",
             "static/img/phone.svg",
             "static/img/headphones.svg",
             "static/img/watch.svg",
@@ -107,8 +110,8 @@ mod pages {
                 "{page} missing from {written:?}"
             );
         }
-        // index + 2 products + login + register + order + 404 + sitemap, and 11 assets twice.
-        assert_eq!(summary.rendered, 8 + 22);
+        // index + 2 products + login + register + order + 404 + sitemap, and 14 assets twice.
+        assert_eq!(summary.rendered, 8 + 28);
         assert_eq!(summary.changed.len(), summary.rendered);
         assert_eq!(summary.unchanged, 0);
         assert_eq!(summary.removed, 0);
@@ -165,6 +168,56 @@ mod pages {
         );
         // Data travels in attributes only: no inline script.
         assert!(!page.contains("<script>"));
+    }
+
+    #[test]
+    fn only_a_product_with_a_waiting_room_shows_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = product(1, "Plain Phone");
+        let mut drop = product(2, "Hyped Sneaker");
+        drop.queue = true;
+        drop.sale_start = Some(1_748_779_200);
+        render_site(
+            &[plain, drop],
+            &SiteOptions {
+                queue_prequeue_secs: 600,
+                ..options(dir.path())
+            },
+        )
+        .expect("render");
+
+        let page = read(dir.path(), "product/1.html");
+        assert!(
+            !page.contains(r#"id="room""#),
+            "no line without a room: {page}"
+        );
+        assert!(!page.contains("/static/room."), "nor its script");
+        assert!(!page.contains("data-queue"), "Buy works as always");
+
+        let page = read(dir.path(), "product/2.html");
+        assert!(page.contains(r#"id="room""#), "{page}");
+        assert!(page.contains(r#"data-product-id="2""#));
+        // Ten minutes before the sale starts, written for readers without script too.
+        assert!(page.contains(r#"data-opens-at="2025-06-01T11:50:00Z""#));
+        assert!(
+            page.contains("Line opens at 2025-06-01 11:50 UTC"),
+            "{page}"
+        );
+        assert!(page.contains(r#"id="room-join""#));
+        assert!(
+            page.contains(r#"data-queue="true""#),
+            "Buy waits for the turn"
+        );
+        // Both scripts by their hashed names, and they are published.
+        let worker = hashed_ref(&page, "/static/pow-worker.", ".js");
+        let room = hashed_ref(&page, "/static/room.", ".js");
+        for script in [worker, room] {
+            assert!(dir.path().join(&script[1..]).is_file(), "{script}");
+        }
+        assert!(
+            !page.contains("<script>"),
+            "data travels in attributes only"
+        );
     }
 
     #[test]
@@ -253,6 +306,19 @@ mod escaping {
             page.contains("&lt;b&gt;claims&lt;/b&gt; &amp; more"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_waiting_room_page_keeps_names_escaped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut evil = product(7, r#"</h2><script>alert(1)</script>"#);
+        evil.queue = true;
+        evil.sale_start = Some(1_748_779_200);
+        render(&[evil], dir.path());
+        let page = read(dir.path(), "product/7.html");
+        assert!(page.contains(r#"id="room""#), "{page}");
+        assert!(!page.contains("<script>alert(1)"), "raw name: {page}");
+        assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");
     }
 
     #[test]

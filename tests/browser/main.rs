@@ -17,3 +17,5 @@ mod util;
 mod admin;
 // A shopper registers, logs in, buys, and sees the order confirmed; a sold-out product.
 mod shopper;
+// A drop with a waiting room: join, the draw, the wait, the turn, Buy; on a phone too.
+mod room;

@@ -5,7 +5,7 @@ use crate::shop::{product, TestShop};
 use crate::util::Browser;
 
 /// Registers `user` and logs in through the shop's forms.
-async fn register_and_log_in(browser: &Browser, shop: &TestShop, user: &str) {
+pub(crate) async fn register_and_log_in(browser: &Browser, shop: &TestShop, user: &str) {
     browser.goto(&format!("{}/user/register", shop.url)).await;
     browser.fill("#nickName", "Browser Shopper").await;
     browser.fill("#userName", user).await;

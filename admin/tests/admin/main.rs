@@ -7,6 +7,8 @@ mod orders;
 mod products;
 // Waiting rooms: the fields, live rate changes, the dashboard's numbers.
 mod queue;
+// The waiting room's fields, column, pause panel and dashboard numbers.
+mod room_pages;
 mod routes;
 mod slow_clients;
 mod util;
