@@ -435,6 +435,7 @@ async fn an_admin_watches_the_line_and_pauses_it() {
         shop.db().clone(),
         shop.stack.stock.clone(),
         shop.stack.room.clone(),
+        shop.stack.after_publish(),
     )
     .await
     .expect("the admin starts");
