@@ -132,3 +132,15 @@ fn a_leaving_node_gives_its_keys_to_the_next_clockwise() {
         }
     }
 }
+
+/// The member list every node reads back (health checks, metrics, the owner cookie's names):
+/// each member once, in one order whatever order the config gave. (A mutant that returned an
+/// empty list survived every other test.)
+#[test]
+fn the_members_are_listed_once_in_one_order() {
+    let ring = Ring::new(&["b:2", "a:1", "b:2", "c:3"], 20);
+    assert_eq!(ring.nodes(), ["a:1", "b:2", "c:3"]);
+    let again = Ring::new(&["c:3", "a:1", "b:2"], 20);
+    assert_eq!(again.nodes(), ring.nodes());
+    assert!(Ring::new(&[] as &[&str], 20).nodes().is_empty());
+}
