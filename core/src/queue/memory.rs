@@ -128,14 +128,7 @@ impl OrderConsumer for MemoryConsumer {
     }
 
     fn split(&mut self, batch: Batch) -> Vec<Batch> {
-        batch
-            .orders
-            .into_iter()
-            .map(|order| Batch {
-                orders: vec![order],
-                receipt: 0,
-            })
-            .collect()
+        batch.into_singles()
     }
 
     async fn dead_letter(&mut self, batch: Batch, reason: &str) -> Result<(), QueueError> {

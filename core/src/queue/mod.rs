@@ -49,6 +49,20 @@ pub struct Batch {
     pub receipt: u64,
 }
 
+impl Batch {
+    /// One batch per order, for queues whose receipt says nothing per order (the outbox and
+    /// the in-process deque settle by order id): their [`OrderConsumer::split`].
+    pub fn into_singles(self) -> Vec<Batch> {
+        self.orders
+            .into_iter()
+            .map(|order| Batch {
+                orders: vec![order],
+                receipt: 0,
+            })
+            .collect()
+    }
+}
+
 /// The consuming side, used by the worker.
 #[async_trait]
 pub trait OrderConsumer: Send + 'static {
