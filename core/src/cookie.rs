@@ -385,8 +385,29 @@ mod tests {
     }
 
     #[test]
-    fn debug_never_shows_keys() {
+    fn each_token_id_reads_as_32_hex_digits_of_its_id() {
+        let c = codec();
+        let a = c.verify_token(&c.issue(7, NOW + 60), NOW).expect("valid");
+        let b = c.verify_token(&c.issue(7, NOW + 60), NOW).expect("valid");
+        let hex = a.id_hex();
+        assert_eq!(hex.len(), 32, "{hex}");
+        let bytes: Vec<u8> = (0..32)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+            .collect();
+        assert_eq!(bytes, a.id, "{hex}");
+        assert_eq!(hex, hex.to_lowercase());
+        // The session store keys revocations by this text: two tokens never share it.
+        assert_ne!(hex, b.id_hex());
+    }
+
+    #[test]
+    fn debug_names_the_version_and_never_shows_keys() {
         let shown = format!("{:?}", codec());
         assert!(!shown.contains("enc") && !shown.contains("mac"), "{shown}");
+        assert!(
+            shown.starts_with("SignCodec") && shown.contains("current: 1"),
+            "{shown}"
+        );
     }
 }
