@@ -393,6 +393,10 @@ mod tests {
     }
 
     async fn drain_all(db: &Db, queue: &MemoryQueue) -> Arc<DrainStats> {
+        drain_all_with(db, &MemoryStock::new(), queue).await
+    }
+
+    async fn drain_all_with(db: &Db, stock: &MemoryStock, queue: &MemoryQueue) -> Arc<DrainStats> {
         queue.close();
         let stats = Arc::new(DrainStats::default());
         let (_stop_tx, stop) = watch::channel(false);
@@ -400,17 +404,22 @@ mod tests {
             batch: 100,
             ..DrainOptions::default()
         };
-        drain(
-            db,
-            &MemoryStock::new(),
-            &mut queue.consumer(),
-            &options,
-            &stats,
-            stop,
-        )
-        .await
-        .expect("drain");
+        drain(db, stock, &mut queue.consumer(), &options, &stats, stop)
+            .await
+            .expect("drain");
         stats
+    }
+
+    async fn buyers(db: &Db, pid: i64) -> Vec<i64> {
+        let mut buyers: Vec<i64> = db
+            .orders_of_product(pid)
+            .await
+            .expect("orders")
+            .iter()
+            .map(|o| o.user_id)
+            .collect();
+        buyers.sort();
+        buyers
     }
 
     #[tokio::test]
@@ -424,11 +433,13 @@ mod tests {
             queue.publish(&o).await.expect("publish");
             orders.push(o);
         }
-        // A redelivered duplicate must not count twice.
+        // Redelivered duplicates must not count twice.
         queue.publish(&orders[0]).await.expect("publish");
+        queue.publish(&orders[1]).await.expect("publish");
         let stats = drain_all(&db, &queue).await;
         assert_eq!(stats.confirmed(), 450);
-        assert_eq!(stats.duplicates(), 1);
+        assert_eq!(stats.duplicates(), 2);
+        assert_eq!((stats.failed(), stats.withdrawn()), (0, 0));
         assert_eq!(db.orders_of_product(pid).await.expect("orders").len(), 450);
         assert_eq!(
             db.get_product(pid)
@@ -458,14 +469,146 @@ mod tests {
         let dead = queue.dead_letters();
         let reasons: Vec<&str> = dead.iter().map(|(_, why)| why.as_str()).collect();
         assert_eq!(reasons, ["invalid order id", "invalid user id"]);
-        let mut buyers: Vec<i64> = db
-            .orders_of_product(pid)
+        assert_eq!(buyers(&db, pid).await, [2, 4]);
+    }
+
+    #[tokio::test]
+    async fn orders_beyond_the_database_stock_are_counted_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 1).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=3 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        let stats = drain_all(&db, &queue).await;
+        assert_eq!((stats.confirmed(), stats.failed()), (1, 2));
+        assert_eq!(buyers(&db, pid).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn orders_the_gateway_withdrew_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let stock = MemoryStock::new();
+        stock.load(pid, 10, &[]).await.expect("load");
+        let queue = MemoryQueue::new();
+        for user in 1..=3 {
+            let o = order(user, pid);
+            stock
+                .reserve(pid, user, &o.order_id)
+                .await
+                .expect("reserve");
+            // Shoppers 2 and 3 were answered 503: their publish "failed" after the broker
+            // took the message.
+            if user > 1 {
+                stock
+                    .release(pid, user, &o.order_id)
+                    .await
+                    .expect("release");
+            }
+            queue.publish(&o).await.expect("publish");
+        }
+        let stats = drain_all_with(&db, &stock, &queue).await;
+        assert_eq!((stats.confirmed(), stats.withdrawn()), (1, 2));
+        assert_eq!(buyers(&db, pid).await, [1]);
+    }
+
+    /// Waits up to 30 s for `done`, checking every 10 ms.
+    async fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_order_the_database_keeps_refusing_is_dead_lettered_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        // The database answers, and refuses one shopper's order every time.
+        let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}/w.db", dir.path().display()))
             .await
-            .expect("orders")
-            .iter()
-            .map(|o| o.user_id)
-            .collect();
-        buyers.sort();
-        assert_eq!(buyers, [2, 4]);
+            .expect("raw connection");
+        sqlx::query(
+            "CREATE TRIGGER refuse_666 BEFORE INSERT ON orders WHEN NEW.user_id = 666 \
+             BEGIN SELECT RAISE(ABORT, 'shopper 666 is refused'); END",
+        )
+        .execute(&raw)
+        .await
+        .expect("trigger");
+        raw.close().await;
+        let queue = MemoryQueue::new();
+        for user in [1, 666, 2] {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        let stats = Arc::new(DrainStats::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let options = DrainOptions {
+            batch: 100,
+            wait: Duration::from_millis(20),
+            ..DrainOptions::default()
+        };
+        let stock = MemoryStock::new();
+        let mut consumer = queue.consumer();
+        let worker = drain(&db, &stock, &mut consumer, &options, &stats, stop);
+        let watcher = async {
+            wait_for("the refused order is dead-lettered", || {
+                !queue.dead_letters().is_empty()
+            })
+            .await;
+            stop_tx.send(true).expect("the worker listens");
+        };
+        let (result, ()) = tokio::join!(worker, watcher);
+        result.expect("drain");
+        let dead = queue.dead_letters();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].0.user_id, 666);
+        let why = &dead[0].1;
+        assert!(
+            why.contains("after 3 attempts") && why.contains("shopper 666 is refused"),
+            "{why}"
+        );
+        assert_eq!(stats.dead_lettered(), 1);
+        assert_eq!(stats.outages(), 0, "the database was up all along");
+        assert_eq!(buyers(&db, pid).await, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn while_the_database_is_down_nothing_is_lost_and_the_pauses_double() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=3 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        db.close().await;
+        // Virtual time from here: the pauses are counted, not waited for.
+        tokio::time::pause();
+        let stats = Arc::new(DrainStats::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let options = DrainOptions {
+            batch: 100,
+            max_backoff: Duration::from_secs(5),
+            ..DrainOptions::default()
+        };
+        let stock = MemoryStock::new();
+        let mut consumer = queue.consumer();
+        let worker = drain(&db, &stock, &mut consumer, &options, &stats, stop);
+        let watcher = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let tries = stats.outages();
+            stop_tx.send(true).expect("the worker listens");
+            tries
+        };
+        let (result, tries) = tokio::join!(worker, watcher);
+        result.expect("drain");
+        // Pauses of 50, 100, 200, ... 3200 ms, then 5 s: 8 tries in 10 s, not hundreds.
+        assert!((6..=10).contains(&tries), "{tries} tries in 10 s");
+        assert!(
+            queue.dead_letters().is_empty(),
+            "an outage dead-lettered orders"
+        );
+        assert_eq!(queue.len(), 3, "the batch went back to the queue");
     }
 }
