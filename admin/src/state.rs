@@ -34,6 +34,8 @@ pub struct AdminParts {
     pub room: Arc<dyn WaitingRoom>,
     /// `admitPerSecond` of a product saved without one (`queue_admit_per_second`).
     pub default_admit_per_second: u32,
+    /// The shop's time zone (`time_zone`): pages show and take times in it.
+    pub time_zone: chrono_tz::Tz,
     /// Where and how republishing renders the site.
     pub site: SiteOptions,
     pub credentials: Credentials,
@@ -50,6 +52,7 @@ pub struct Inner {
     pub stock: Arc<dyn StockStore>,
     pub room: Arc<dyn WaitingRoom>,
     pub default_admit_per_second: u32,
+    pub time_zone: chrono_tz::Tz,
     pub site: SiteOptions,
     pub credentials: Credentials,
     pub after_publish: Option<AfterPublish>,
@@ -72,6 +75,7 @@ impl AdminState {
             stock: parts.stock,
             room: parts.room,
             default_admit_per_second: parts.default_admit_per_second,
+            time_zone: parts.time_zone,
             site: parts.site,
             credentials: parts.credentials,
             after_publish: parts.after_publish,

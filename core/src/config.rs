@@ -148,6 +148,9 @@ pub struct Config {
     pub queue_pow_difficulty: u8,
     /// Leading zero bits of the proof of work a registration needs; 0 turns it off.
     pub register_pow_difficulty: u8,
+    /// The shop's time zone (an IANA name such as `Europe/Paris`): the admin shows and takes
+    /// times in it; everything is stored and sent as UTC.
+    pub time_zone: String,
 }
 
 impl Default for Config {
@@ -192,6 +195,7 @@ impl Default for Config {
             queue_pass_secs: 300,
             queue_pow_difficulty: 18,
             register_pow_difficulty: 0,
+            time_zone: "UTC".into(),
         }
     }
 }
@@ -413,6 +417,7 @@ impl Config {
                     .into(),
             );
         }
+        self.shop_time_zone()?;
         if let Some(token) = &self.admin_token {
             if token.trim().is_empty() {
                 return invalid(
@@ -423,6 +428,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// [`Self::time_zone`] parsed; an unknown name is an error saying what a good one is.
+    pub fn shop_time_zone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.time_zone.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "time_zone must be an IANA time zone name such as UTC, Europe/Paris or \
+                 America/New_York, got {:?}",
+                self.time_zone
+            ))
+        })
     }
 
     /// What a node joining the ring needs: to be one of `ring_nodes`, and a strong
@@ -595,6 +611,7 @@ mod tests {
         assert_eq!(c.queue_admit_per_second, 100);
         assert_eq!(c.queue_pass_secs, 300);
         assert_eq!(c.register_pow_difficulty, 0);
+        assert_eq!(c.shop_time_zone().expect("UTC"), chrono_tz::UTC);
         assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
     }
 
@@ -642,6 +659,13 @@ mod tests {
         .expect("admin credentials from the environment");
         assert_eq!(c.admin_user, "boss");
         assert_eq!(c.admin_password.as_deref(), Some("12345678"));
+
+        let err = Config::load_from(None, env_with(&[("TIME_ZONE", "Mars/Olympus")]))
+            .expect_err("an unknown time zone");
+        assert!(err.to_string().contains("time_zone"), "{err}");
+        let c = Config::load_from(None, env_with(&[("TIME_ZONE", "Europe/Paris")]))
+            .expect("a known time zone");
+        assert_eq!(c.shop_time_zone().expect("valid"), chrono_tz::Europe::Paris);
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(

@@ -9,6 +9,7 @@
 //!   times as RFC 3339, image URLs vetted);
 //! - `site`: [`Site`] and [`render_site`]: what changed since the manifest, rendered in
 //!   parallel, published in an order that never links to a missing file;
+//! - `uploads`: the admin's uploaded images, published beside the theme's;
 //! - `compress`: the `.gz` and `.br` twins of every text file;
 //! - `publish`: bytes -> files, each swapped in with a rename, one publish at a time;
 //! - `progress`: the terminal progress bar;
@@ -22,8 +23,10 @@ mod progress;
 mod publish;
 mod site;
 mod theme;
+mod uploads;
 mod view;
 
 pub use error::SitegenError;
 pub use site::{render_site, RenderSummary, Site, SiteOptions, PAGE_SIZE};
+pub use uploads::UPLOADS;
 pub use view::format_price;

@@ -24,6 +24,7 @@ use crate::compress;
 use crate::progress::Progress;
 use crate::publish::{self, PublishLock};
 use crate::theme::{self, Theme, FIXED_PAGES, INDEX, PRODUCT, SITEMAP};
+use crate::uploads;
 use crate::view::{catalogue_page, product_page, PagerView, ProductView, SiteView};
 use crate::SitegenError;
 
@@ -60,6 +61,9 @@ pub struct SiteOptions {
     pub full: bool,
     /// Write `.gz` and `.br` twins of text files (off when a CDN compresses anyway).
     pub compress: bool,
+    /// The admin's uploaded images, published under `static/img/uploads/` (see `uploads`);
+    /// none when unset.
+    pub uploads: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -74,6 +78,7 @@ impl SiteOptions {
             progress: false,
             full: false,
             compress: true,
+            uploads: None,
         }
     }
 }
@@ -132,6 +137,7 @@ struct Job {
 
 enum What {
     Asset { index: usize },
+    Upload { source: PathBuf },
     Product { id: i64 },
     Catalogue { page: usize, total: usize },
     Fixed { template: &'static str },
@@ -142,7 +148,7 @@ impl What {
     /// Publish order (see the module doc).
     fn phase(&self) -> u8 {
         match self {
-            What::Asset { .. } => 0,
+            What::Asset { .. } | What::Upload { .. } => 0,
             What::Product { .. } => 1,
             What::Catalogue { .. } => 2,
             What::Fixed { .. } => 3,
@@ -219,6 +225,7 @@ impl Site {
         self.catalogue = Some(items.into_iter().collect());
 
         let mut jobs = self.asset_jobs();
+        jobs.extend(self.upload_jobs()?);
         jobs.extend(self.product_jobs(None));
         jobs.extend(self.catalogue_jobs());
         jobs.extend(FIXED_PAGES.iter().map(|&template| Job {
@@ -257,7 +264,9 @@ impl Site {
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         catalogue.extend(items);
-        let mut jobs = self.product_jobs(Some(&ids));
+        // An edit may name an image uploaded since: uploads go out with it.
+        let mut jobs = self.upload_jobs()?;
+        jobs.extend(self.product_jobs(Some(&ids)));
         if edits_only {
             jobs.extend(self.catalogue_jobs_listing(&ids));
             return self.run(jobs, Scope::Edits, started);
@@ -298,6 +307,17 @@ impl Site {
             }
         }
         jobs
+    }
+
+    fn upload_jobs(&self) -> Result<Vec<Job>, SitegenError> {
+        Ok(uploads::list(self.opts.uploads.as_deref())?
+            .into_iter()
+            .map(|u| Job {
+                path: u.path,
+                input: u.input,
+                what: What::Upload { source: u.source },
+            })
+            .collect())
     }
 
     /// Jobs for the pages of `only` these products, or of all.
@@ -614,6 +634,9 @@ impl Site {
     ) -> Result<Rendered, SitegenError> {
         let bytes = match &job.what {
             What::Asset { index } => self.theme.assets[*index].bytes.clone(),
+            What::Upload { source } => {
+                std::fs::read(source).map_err(SitegenError::io("reading", source))?
+            }
             What::Product { id } => {
                 let mut ctx = base.clone();
                 let item = self

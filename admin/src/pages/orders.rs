@@ -3,6 +3,7 @@
 
 use super::context;
 use crate::csv;
+use crate::local_time::{self, HumanTime};
 use crate::session::Session;
 use crate::{AdminState, AppError};
 use axum::extract::{Query, State};
@@ -10,6 +11,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use flashsale_core::db::{OrderFilter, OrderRow};
+use flashsale_core::domain::now_unix_ms;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -46,6 +48,9 @@ impl OrdersQuery {
 pub struct OrderView {
     pub order_id: String,
     pub created_at: String,
+    /// For pages; the API sends `createdAt`.
+    #[serde(skip)]
+    pub created_ms: i64,
     pub user_id: i64,
     pub user_name: Option<String>,
     pub nick_name: Option<String>,
@@ -54,11 +59,20 @@ pub struct OrderView {
     pub status: &'static str,
 }
 
+/// A line of the orders page: the order and when it was accepted, as the admin reads it.
+#[derive(Serialize)]
+struct OrderLine {
+    #[serde(flatten)]
+    order: OrderView,
+    accepted: HumanTime,
+}
+
 impl From<&OrderRow> for OrderView {
     fn from(o: &OrderRow) -> Self {
         OrderView {
             order_id: o.order_id.clone(),
             created_at: accepted_at(o.created_at),
+            created_ms: o.created_at,
             user_id: o.user_id,
             user_name: o.user_name.clone(),
             nick_name: o.nick_name.clone(),
@@ -126,9 +140,17 @@ pub async fn list(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let (orders, total) = page_of(&state, &filter, page).await?;
+    let now_ms = now_unix_ms();
+    let rows: Vec<OrderLine> = orders
+        .into_iter()
+        .map(|order| OrderLine {
+            accepted: local_time::human(state.time_zone, order.created_ms, now_ms),
+            order,
+        })
+        .collect();
     let pages = pages(total);
     let mut ctx = context(&state, Some(&session), "orders");
-    ctx.insert("orders", &orders);
+    ctx.insert("orders", &rows);
     ctx.insert("total", &total);
     ctx.insert("page", &page);
     ctx.insert("pages", &pages);
