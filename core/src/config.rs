@@ -116,6 +116,8 @@ pub struct Config {
     pub gateway_threads: usize,
     /// The shop's name on every page.
     pub shop_name: String,
+    /// ISO 4217 code of the currency prices are kept in (their minor unit: cents for USD).
+    pub currency: String,
     /// The shop's public address (`https://shop.example`), for the sitemap's absolute URLs;
     /// `http://{gateway_listen}` when unset.
     #[serde(deserialize_with = "opt_text")]
@@ -178,6 +180,7 @@ impl Default for Config {
             worker_batch: 200,
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
+            currency: "USD".into(),
             site_url: None,
             cookie_secret_previous: Vec::new(),
             cookie_secure: false,
@@ -236,6 +239,7 @@ impl std::fmt::Debug for Config {
             .field("worker_batch", &self.worker_batch)
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
+            .field("currency", &self.currency)
             .field("site_url", &self.site_url)
             .field(
                 "cookie_secret_previous",
@@ -382,6 +386,12 @@ impl Config {
             if bits > 32 {
                 return invalid(format!("{key} must be at most 32 bits, got {bits}"));
             }
+        }
+        if !crate::money::is_currency_code(&self.currency) {
+            return invalid(format!(
+                "currency must be an ISO 4217 code of three capital letters (USD, EUR, JPY), got {:?}",
+                self.currency
+            ));
         }
         if self.admin_user.trim().is_empty() {
             return invalid("admin_user must not be empty".into());
@@ -595,6 +605,7 @@ mod tests {
         assert_eq!(c.queue_admit_per_second, 100);
         assert_eq!(c.queue_pass_secs, 300);
         assert_eq!(c.register_pow_difficulty, 0);
+        assert_eq!(c.currency, "USD");
         assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
     }
 
@@ -642,6 +653,14 @@ mod tests {
         .expect("admin credentials from the environment");
         assert_eq!(c.admin_user, "boss");
         assert_eq!(c.admin_password.as_deref(), Some("12345678"));
+
+        let c = Config::load_from(None, env_with(&[("CURRENCY", "EUR")])).expect("a currency");
+        assert_eq!(c.currency, "EUR");
+        for bad in ["eur", "EURO", "€"] {
+            let err = Config::load_from(None, env_with(&[("CURRENCY", bad)]))
+                .expect_err("not an ISO 4217 code");
+            assert!(err.to_string().contains("currency"), "{bad}: {err}");
+        }
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(
