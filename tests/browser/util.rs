@@ -36,6 +36,7 @@ impl Browser {
     }
 
     /// A browser whose pages see `prefers-color-scheme: dark`.
+    #[allow(dead_code)] // until the storefront tests use it
     pub async fn start_dark() -> Browser {
         Browser::start_with(true).await
     }
