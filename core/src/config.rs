@@ -116,6 +116,8 @@ pub struct Config {
     pub gateway_threads: usize,
     /// The shop's name on every page.
     pub shop_name: String,
+    /// ISO 4217 code of the currency prices are kept in (their minor unit: cents for USD).
+    pub currency: String,
     /// The shop's public address (`https://shop.example`), for the sitemap's absolute URLs;
     /// `http://{gateway_listen}` when unset.
     #[serde(deserialize_with = "opt_text")]
@@ -181,6 +183,7 @@ impl Default for Config {
             worker_batch: 200,
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
+            currency: "USD".into(),
             site_url: None,
             cookie_secret_previous: Vec::new(),
             cookie_secure: false,
@@ -240,6 +243,8 @@ impl std::fmt::Debug for Config {
             .field("worker_batch", &self.worker_batch)
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
+            .field("currency", &self.currency)
+            .field("time_zone", &self.time_zone)
             .field("site_url", &self.site_url)
             .field(
                 "cookie_secret_previous",
@@ -386,6 +391,12 @@ impl Config {
             if bits > 32 {
                 return invalid(format!("{key} must be at most 32 bits, got {bits}"));
             }
+        }
+        if !crate::money::is_currency_code(&self.currency) {
+            return invalid(format!(
+                "currency must be an ISO 4217 code of three capital letters (USD, EUR, JPY), got {:?}",
+                self.currency
+            ));
         }
         if self.admin_user.trim().is_empty() {
             return invalid("admin_user must not be empty".into());
@@ -612,6 +623,7 @@ mod tests {
         assert_eq!(c.queue_pass_secs, 300);
         assert_eq!(c.register_pow_difficulty, 0);
         assert_eq!(c.shop_time_zone().expect("UTC"), chrono_tz::UTC);
+        assert_eq!(c.currency, "USD");
         assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
     }
 
@@ -666,6 +678,13 @@ mod tests {
         let c = Config::load_from(None, env_with(&[("TIME_ZONE", "Europe/Paris")]))
             .expect("a known time zone");
         assert_eq!(c.shop_time_zone().expect("valid"), chrono_tz::Europe::Paris);
+        let c = Config::load_from(None, env_with(&[("CURRENCY", "EUR")])).expect("a currency");
+        assert_eq!(c.currency, "EUR");
+        for bad in ["eur", "EURO", "€"] {
+            let err = Config::load_from(None, env_with(&[("CURRENCY", bad)]))
+                .expect_err("not an ISO 4217 code");
+            assert!(err.to_string().contains("currency"), "{bad}: {err}");
+        }
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(
