@@ -424,6 +424,7 @@ pub async fn start_admin(
         room,
         default_admit_per_second: config.queue_admit_per_second,
         time_zone: config.shop_time_zone()?,
+        currency: config.currency.clone(),
         // The same options as `flashsale sitegen`, so a republish renders only what changed.
         site: site_options(config),
         credentials,

@@ -102,6 +102,8 @@
         drawChart(data.chart);
         text("chart-peak", data.chartPeak);
         text("last-minute", data.lastMinute);
+        text("revenue", data.revenue);
+        text("confirmed-total", data.confirmed);
         text("updated-at", data.atText);
         const at = document.getElementById("updated-at");
         if (at) at.setAttribute("datetime", data.at);

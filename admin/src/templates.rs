@@ -100,6 +100,7 @@ mod tests {
             &serde_json::json!([{"field": "name", "message": "Name is required."}]),
         );
         ctx.insert("time_zone", "UTC");
+        ctx.insert("currency", "USD");
         let page = t.render("product_form.html", &ctx).expect("renders").0;
         assert!(page.contains(r#"aria-invalid="true" aria-describedby="error-name""#));
         assert!(page.contains(r##"<a href="#name">Name is required.</a>"##));

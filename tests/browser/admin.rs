@@ -549,6 +549,7 @@ async fn every_admin_page_fits_a_phone() {
             .unwrap_or(true);
         b.screenshot(&format!("admin-phone-{name}")).await;
         assert!(!overflow, "{path}: nothing is wider than the phone");
+        crate::axe::assert_accessible(&b.client, &format!("admin {name} on a phone")).await;
         if name == "orders" {
             // The table is wider than the phone: it scrolls inside its card instead.
             let scrolls: bool = b
@@ -565,5 +566,42 @@ async fn every_admin_page_fits_a_phone() {
             assert!(scrolls, "the orders table scrolls inside its card");
         }
     }
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn every_admin_page_passes_axe() {
+    let f = AdminFixture::start(&[product("Pocket Phone", 5)], "Europe/Paris").await;
+    let id = f.shop.product_ids[0];
+    let ann = f.shop.shopper("ann").await;
+    assert_eq!(f.shop.buy(&ann, id).await.0, 202);
+    let b = &f.browser;
+    for (path, name) in [
+        ("/", "dashboard"),
+        ("/products", "products"),
+        (&*format!("/products/{id}/edit"), "product form"),
+        (&*format!("/products/{id}/delete"), "delete"),
+        ("/orders", "orders"),
+        ("/publish", "publish"),
+    ] {
+        b.goto(&f.url(path)).await;
+        b.find("main h1").await;
+        crate::axe::assert_accessible(&b.client, &format!("admin {name}")).await;
+    }
+    // The form with its mistakes marked, and a publish's result.
+    b.goto(&f.url("/products/new")).await;
+    b.fill("#price", "free").await;
+    b.click("#save").await;
+    b.find("#form-errors").await;
+    crate::axe::assert_accessible(&b.client, "admin product form with mistakes").await;
+    b.goto(&f.url("/publish")).await;
+    b.click("#publish").await;
+    b.find("#publish-result").await;
+    crate::axe::assert_accessible(&b.client, "admin publish result").await;
+    // And the login page, once logged out.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    crate::axe::assert_accessible(&b.client, "admin login").await;
+    b.screenshot("admin-login").await;
     f.stop().await;
 }

@@ -36,6 +36,9 @@ pub struct Stats {
     products: Vec<ProductStats>,
     chart: Chart,
     chart_peak: i64,
+    /// Confirmed orders at their product's current price, in the shop's currency.
+    revenue: String,
+    confirmed: i64,
     /// Orders accepted in the last minute, all products.
     last_minute: i64,
 }
@@ -52,6 +55,8 @@ struct ProductStats {
     /// Reserved now: units shoppers hold whose orders the worker has not recorded yet.
     reserved_now: Option<i64>,
     confirmed: i64,
+    /// The confirmed orders at the product's current price ("$39.98").
+    revenue: String,
     failed: i64,
     last_minute: i64,
     /// The waiting room of a queued product (`None`: the product has none).
@@ -148,6 +153,7 @@ pub async fn stats(state: &AdminState) -> Result<Stats, AppError> {
         .map(|s| (s.product_id, s))
         .collect();
     let mut rows = Vec::with_capacity(products.len());
+    let mut revenue_cents: i64 = 0;
     for p in products {
         let o = orders.get(&p.id);
         let queue = if p.queue {
@@ -156,6 +162,8 @@ pub async fn stats(state: &AdminState) -> Result<Stats, AppError> {
             None
         };
         let remaining = state.stock.remaining(p.id).await?;
+        let confirmed = o.map_or(0, |o| o.confirmed);
+        revenue_cents = revenue_cents.saturating_add(confirmed.saturating_mul(p.price_cents));
         rows.push(ProductStats {
             queue,
             id: p.id,
@@ -163,7 +171,8 @@ pub async fn stats(state: &AdminState) -> Result<Stats, AppError> {
             reserved_now: remaining.map(|r| (p.stock - r).max(0)),
             name: p.name,
             stock: p.stock,
-            confirmed: o.map_or(0, |o| o.confirmed),
+            confirmed,
+            revenue: state.money(confirmed.saturating_mul(p.price_cents)),
             failed: o.map_or(0, |o| o.failed),
             last_minute: o.map_or(0, |o| o.recent),
         });
@@ -183,6 +192,8 @@ pub async fn stats(state: &AdminState) -> Result<Stats, AppError> {
         at: crate::product_input::rfc3339(now_ms / 1000),
         at_text: local_time::clock(state.time_zone, now_ms),
         last_minute: rows.iter().map(|r| r.last_minute).sum(),
+        confirmed: rows.iter().map(|r| r.confirmed).sum(),
+        revenue: state.money(revenue_cents),
         products: rows,
         chart: chart(&counts, peak, state.time_zone),
         chart_peak: peak,

@@ -13,6 +13,7 @@ use axum::Extension;
 use flashsale_core::db::{OrderFilter, OrderRow};
 use flashsale_core::domain::now_unix_ms;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -65,6 +66,19 @@ struct OrderLine {
     #[serde(flatten)]
     order: OrderView,
     accepted: HumanTime,
+    /// The product's price now (`None`: the product was deleted).
+    price: Option<String>,
+}
+
+/// Each product's price in cents, by id: orders are shown at their product's price.
+async fn prices(state: &AdminState) -> Result<HashMap<i64, i64>, AppError> {
+    Ok(state
+        .db
+        .list_products()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.price_cents))
+        .collect())
 }
 
 impl From<&OrderRow> for OrderView {
@@ -141,16 +155,30 @@ pub async fn list(
         .unwrap_or(1);
     let (orders, total) = page_of(&state, &filter, page).await?;
     let now_ms = now_unix_ms();
+    let prices = prices(&state).await?;
     let rows: Vec<OrderLine> = orders
         .into_iter()
         .map(|order| OrderLine {
             accepted: local_time::human(state.time_zone, order.created_ms, now_ms),
+            price: prices.get(&order.product_id).map(|&c| state.money(c)),
             order,
         })
         .collect();
+    // Confirmed orders of the whole shop at their product's current price.
+    let revenue: i64 = state
+        .db
+        .order_stats(now_ms)
+        .await?
+        .iter()
+        .map(|s| {
+            s.confirmed
+                .saturating_mul(prices.get(&s.product_id).copied().unwrap_or(0))
+        })
+        .fold(0, i64::saturating_add);
     let pages = pages(total);
     let mut ctx = context(&state, Some(&session), "orders");
     ctx.insert("orders", &rows);
+    ctx.insert("revenue", &state.money(revenue));
     ctx.insert("total", &total);
     ctx.insert("page", &page);
     ctx.insert("pages", &pages);
@@ -169,12 +197,19 @@ pub async fn csv(
     Query(query): Query<OrdersQuery>,
 ) -> Result<Response, AppError> {
     let filter = query.filter();
+    let prices = prices(&state).await?;
     let mut out = String::from(csv::HEADER);
     let mut offset = 0;
     loop {
         let rows = state.db.list_orders(&filter, EXPORT_CHUNK, offset).await?;
         for o in &rows {
-            out.push_str(&csv::line(o, &accepted_at(o.created_at)));
+            let price = prices.get(&o.product_id).copied();
+            out.push_str(&csv::line(
+                o,
+                &accepted_at(o.created_at),
+                price,
+                &state.currency,
+            ));
         }
         if (rows.len() as i64) < EXPORT_CHUNK {
             break;

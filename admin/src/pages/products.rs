@@ -52,6 +52,7 @@ pub async fn list(
         .await?
         .iter()
         .map(|p| ProductRow {
+            price_text: state.money(p.price_cents),
             product: ProductJson::from(p),
             starts: when(p.sale_start),
             ends: when(p.sale_end),
@@ -68,6 +69,8 @@ pub async fn list(
 struct ProductRow {
     #[serde(flatten)]
     product: ProductJson,
+    /// "$19.99"
+    price_text: String,
     starts: Option<HumanTime>,
     ends: Option<HumanTime>,
 }
@@ -100,6 +103,7 @@ fn form_page(
         .collect();
     ctx.insert("problems", &problems);
     ctx.insert("time_zone", state.time_zone.name());
+    ctx.insert("currency", &state.currency);
     state.templates.render("product_form.html", &ctx)
 }
 

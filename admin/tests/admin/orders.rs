@@ -89,7 +89,12 @@ async fn the_csv_export_defuses_formulas() {
     let lines: Vec<&str> = csv.body.split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,status"
+        "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,price,currency,status"
+    );
+    assert!(
+        lines[1].contains(",19.99,USD,"),
+        "the price, as a plain amount, and its currency: {}",
+        lines[1]
     );
     assert_eq!(
         lines.len(),
@@ -192,6 +197,8 @@ async fn the_dashboard_counts_each_product() {
     assert_eq!(p["remaining"], 7, "left to sell");
     assert_eq!(p["reservedNow"], 1, "shopper 9's order is on its way");
     assert_eq!(p["confirmed"], 2);
+    assert_eq!(p["revenue"], "$39.98", "two confirmed at $19.99");
+    assert_eq!(stats["revenue"], "$39.98");
     assert_eq!(p["lastMinute"], 1);
     assert_eq!(stats["lastMinute"], 1);
     assert_eq!(stats["chart"]["bars"].as_array().expect("bars").len(), 30);
@@ -202,4 +209,15 @@ async fn the_dashboard_counts_each_product() {
     assert!(page.body.contains(">Reserved now</th>"));
     assert!(!page.body.contains("(database)") && !page.body.contains("(store)"));
     assert!(page.body.contains("/static/dashboard.js"));
+    assert!(page
+        .body
+        .contains(r#"<strong id="revenue">$39.98</strong>"#));
+    let orders = admin.get("/orders", &s.cookie).await;
+    assert!(
+        orders.body.contains(r#"<td class="num">$19.99</td>"#),
+        "each order's price"
+    );
+    assert!(orders
+        .body
+        .contains(r#"<strong id="orders-revenue">$39.98</strong>"#));
 }

@@ -111,6 +111,7 @@ impl Admin {
             room: room.clone(),
             default_admit_per_second: 100,
             time_zone: chrono_tz::UTC,
+            currency: "USD".into(),
             site: SiteOptions {
                 uploads: Some(dir.path().join("uploads")),
                 ..SiteOptions::new(dir.path().join("dist"), 10, "Test Shop")
