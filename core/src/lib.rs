@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML file and `FLASHSALE_*` environment overrides.
 //! - [`domain`]: products, shoppers, orders.
 //! - [`html`]: escaping text for HTML pages.
+//! - [`money`]: prices in minor units formatted for the shop's currency ("$199.00", "¥199").
 //! - [`cookie`]: the `sign` cookie codec (AES-CBC + HMAC-SHA256, versioned keys).
 //! - [`ring`]: the crc32 consistent-hash ring that gives each shopper one owner node.
 //! - [`db`]: the database (MySQL or SQLite through sqlx) and its migrations, a file per part of
@@ -22,6 +23,7 @@ pub mod cookie;
 pub mod db;
 pub mod domain;
 pub mod html;
+pub mod money;
 pub mod password;
 pub mod queue;
 pub mod ring;

@@ -74,6 +74,12 @@ impl Config {
                 return invalid(format!("{key} must be at most 32 bits, got {bits}"));
             }
         }
+        if !crate::money::is_currency_code(&self.currency) {
+            return invalid(format!(
+                "currency must be an ISO 4217 code of three capital letters (USD, EUR, JPY), got {:?}",
+                self.currency
+            ));
+        }
         if self.admin_user.trim().is_empty() {
             return invalid("admin_user must not be empty".into());
         }

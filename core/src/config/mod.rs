@@ -95,6 +95,8 @@ pub struct Config {
     pub gateway_threads: usize,
     /// The shop's name on every page.
     pub shop_name: String,
+    /// ISO 4217 code of the currency prices are kept in (their minor unit: cents for USD).
+    pub currency: String,
     /// The shop's public address (`https://shop.example`), for the sitemap's absolute URLs;
     /// `http://{gateway_listen}` when unset.
     #[serde(deserialize_with = "opt_text")]
@@ -157,6 +159,7 @@ impl Default for Config {
             worker_batch: 200,
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
+            currency: "USD".into(),
             site_url: None,
             cookie_secret_previous: Vec::new(),
             cookie_secure: false,
@@ -215,6 +218,7 @@ impl std::fmt::Debug for Config {
             .field("worker_batch", &self.worker_batch)
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
+            .field("currency", &self.currency)
             .field("site_url", &self.site_url)
             .field(
                 "cookie_secret_previous",

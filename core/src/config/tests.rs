@@ -25,6 +25,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.queue_admit_per_second, 100);
     assert_eq!(c.queue_pass_secs, 300);
     assert_eq!(c.register_pow_difficulty, 0);
+    assert_eq!(c.currency, "USD");
     assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
 }
 
@@ -72,6 +73,14 @@ fn typos_and_bad_values_are_errors() {
     .expect("admin credentials from the environment");
     assert_eq!(c.admin_user, "boss");
     assert_eq!(c.admin_password.as_deref(), Some("12345678"));
+
+    let c = Config::load_from(None, env_with(&[("CURRENCY", "EUR")])).expect("a currency");
+    assert_eq!(c.currency, "EUR");
+    for bad in ["eur", "EURO", "€"] {
+        let err = Config::load_from(None, env_with(&[("CURRENCY", bad)]))
+            .expect_err("not an ISO 4217 code");
+        assert!(err.to_string().contains("currency"), "{bad}: {err}");
+    }
 
     let missing = dir.path().join("nope.toml");
     assert!(matches!(
