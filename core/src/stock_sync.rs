@@ -125,3 +125,79 @@ pub async fn reset(
         remaining,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{new_order_id, NewProduct, OrderMessage};
+    use crate::stock::{MemoryStock, Reservation};
+
+    fn order(user_id: i64, product_id: i64) -> OrderMessage {
+        OrderMessage {
+            order_id: new_order_id(),
+            user_id,
+            product_id,
+            accepted_at: 0,
+        }
+    }
+
+    /// A product of 5 units: shopper 7's order recorded, shopper 8's still in the outbox.
+    async fn sale(dir: &tempfile::TempDir) -> (Db, i64) {
+        let db = Db::connect(&format!("sqlite://{}/s.db", dir.path().display()))
+            .await
+            .expect("connect");
+        db.migrate().await.expect("migrate");
+        let id = db
+            .insert_product(&NewProduct {
+                name: "p".into(),
+                stock: 5,
+                price_cents: 1,
+                image: String::new(),
+                description: String::new(),
+                sale_start: None,
+                sale_end: None,
+                queue: false,
+                admit_per_second: 100,
+            })
+            .await
+            .expect("insert");
+        db.record_orders(&[order(7, id)]).await.expect("record");
+        db.outbox_put(&[order(8, id)]).await.expect("outbox");
+        (db, id)
+    }
+
+    #[tokio::test]
+    async fn a_new_product_is_set_from_the_database_books() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, id) = sale(&dir).await;
+        let store = MemoryStock::new();
+        store.load(id, 99, &[]).await.expect("stale load");
+        assert!(load(&db, &store, id).await.expect("load"));
+        // 5 units, one recorded, one promised by the outbox.
+        assert_eq!(store.remaining(id).await.ok(), Some(Some(3)));
+        for shopper in [7, 8] {
+            assert_eq!(
+                store.reserve(id, shopper, &new_order_id()).await.ok(),
+                Some(Reservation::AlreadyHeld),
+                "shopper {shopper} bought again"
+            );
+        }
+        assert!(!load(&db, &store, id + 1).await.expect("no such product"));
+    }
+
+    #[tokio::test]
+    async fn a_start_loads_a_missing_product_once_and_never_resets_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, id) = sale(&dir).await;
+        let store = MemoryStock::new();
+        assert!(load_missing(&db, &store, id).await.expect("first load"));
+        assert_eq!(store.remaining(id).await.ok(), Some(Some(3)));
+        assert_eq!(
+            store.reserve(id, 9, &new_order_id()).await.ok(),
+            Some(Reservation::Reserved)
+        );
+        assert!(!load_missing(&db, &store, id).await.expect("second load"));
+        assert_eq!(store.remaining(id).await.ok(), Some(Some(2)));
+        assert_eq!(store.holders(id).await.ok(), Some(Some(3)));
+    }
+}

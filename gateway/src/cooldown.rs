@@ -38,10 +38,6 @@ impl Cooldown {
         }
     }
 
-    pub fn period(&self) -> Duration {
-        self.period
-    }
-
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -111,12 +107,30 @@ mod tests {
         c.try_start(2, t0 + Duration::from_secs(5)).expect("first");
         c.sweep(t0 + Duration::from_secs(11));
         assert_eq!(c.len(), 1);
+        assert!(!c.is_empty());
         assert!(c.try_start(2, t0 + Duration::from_secs(12)).is_err());
+        c.sweep(t0 + Duration::from_secs(30));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_cooldown_is_forgotten_the_moment_it_runs_out() {
+        let c = Cooldown::new(Duration::from_secs(10), 1);
+        let t0 = Instant::now();
+        c.try_start(1, t0).expect("first");
+        c.sweep(t0 + Duration::from_millis(9_999));
+        assert_eq!(c.len(), 1, "still running");
+        c.sweep(t0 + Duration::from_secs(10));
+        assert_eq!(c.len(), 0);
+        // Its place in the full table is free for a new shopper.
+        assert_eq!(c.try_start(2, t0 + Duration::from_secs(10)), Ok(()));
     }
 
     #[test]
     fn a_full_table_refuses_new_shoppers_until_swept() {
         let c = Cooldown::new(Duration::from_secs(10), 3);
+        // The warning a full table logs names this number.
+        assert_eq!(c.capacity(), 3);
         let t0 = Instant::now();
         for uid in 1..=3 {
             c.try_start(uid, t0).expect("room");

@@ -357,7 +357,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashsale_core::domain::{new_order_id, NewProduct};
+    use flashsale_core::domain::{new_order_id, NewProduct, OrderStatus};
     use flashsale_core::queue::{MemoryQueue, OrderQueue};
     use flashsale_core::stock::MemoryStock;
 
@@ -482,7 +482,22 @@ mod tests {
         }
         let stats = drain_all(&db, &queue).await;
         assert_eq!((stats.confirmed(), stats.failed()), (1, 2));
-        assert_eq!(buyers(&db, pid).await.len(), 1);
+        let mut statuses: Vec<OrderStatus> = db
+            .orders_of_product(pid)
+            .await
+            .expect("orders")
+            .iter()
+            .map(|o| o.status)
+            .collect();
+        statuses.sort_by_key(|s| *s == OrderStatus::Failed);
+        assert_eq!(
+            statuses,
+            [
+                OrderStatus::Confirmed,
+                OrderStatus::Failed,
+                OrderStatus::Failed
+            ]
+        );
     }
 
     #[tokio::test]

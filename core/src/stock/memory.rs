@@ -278,6 +278,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_late_release_of_an_old_order_leaves_the_new_reservation_alone() {
+        let s = MemoryStock::new();
+        s.load(1, 5, &[]).await.expect("load");
+        s.reserve(1, 10, "a").await.expect("reserve");
+        assert_eq!(s.release(1, 10, "a").await.ok(), Some(Release::Withdrawn));
+        assert_eq!(
+            s.reserve(1, 10, "b").await.ok(),
+            Some(Reservation::Reserved)
+        );
+        // The gateway retries a release whose answer it missed: order "a" again.
+        assert_eq!(s.release(1, 10, "a").await.ok(), Some(Release::Withdrawn));
+        assert_eq!(s.remaining(1).await.ok(), Some(Some(4)));
+        assert_eq!(
+            s.reserve(1, 10, "c").await.ok(),
+            Some(Reservation::AlreadyHeld)
+        );
+        assert_eq!(
+            s.claim(1, &[(10, "b")]).await.ok(),
+            Some(vec![Claim::Record])
+        );
+    }
+
+    #[tokio::test]
     async fn load_if_missing_never_resets_a_known_product() {
         let s = MemoryStock::new();
         assert!(s.load_if_missing(1, 5, &[]).await.expect("load"));
