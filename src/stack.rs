@@ -294,6 +294,7 @@ pub fn site_options(config: &Config) -> flashsale_sitegen::SiteOptions {
     );
     site.site_url = config.site_url();
     site.queue_prequeue_secs = config.queue_prequeue_secs;
+    site.currency = config.currency.clone();
     site
 }
 

@@ -10,9 +10,11 @@
 
 mod admin_sessions;
 mod outbox;
+mod shopper_orders;
 
 pub use admin_sessions::StoredSession;
 pub use outbox::{OutboxCounts, StockBooks};
+pub use shopper_orders::{OrderCursor, ShopperOrder};
 
 use crate::domain::{NewProduct, Order, OrderMessage, OrderStatus, Product, User};
 use crate::stock::Holder;
