@@ -76,6 +76,10 @@
     return { href: "/order.html?id=" + encodeURIComponent(id), text: id };
   }
 
+  function seeOrder(id) {
+    return { href: "/order.html?id=" + encodeURIComponent(id), text: "See your order" };
+  }
+
   function clock(ms) {
     const s = Math.max(0, Math.ceil(ms / 1000));
     const h = Math.floor(s / 3600);
@@ -115,9 +119,9 @@
     switch (state) {
       case "owned":
         if (facts.owned.status === "confirmed") {
-          showState(["It's yours! Order ", orderLink(facts.owned.orderId)]);
+          showState(["It's yours! ", seeOrder(facts.owned.orderId)]);
         } else {
-          showState(["Order placed \u2014 confirming\u2026 Order ", orderLink(facts.owned.orderId)]);
+          showState(["Order placed \u2014 confirming\u2026 ", seeOrder(facts.owned.orderId)]);
         }
         break;
       case "room-ended":
@@ -166,7 +170,7 @@
     shop.pollOrder(orderId, {
       status(order) {
         if (order.status === "confirmed") {
-          say(["Confirmed! It's yours. Order ", orderLink(orderId)]);
+          say(["Confirmed! Order ", orderLink(orderId)]);
           own(orderId, "confirmed");
         } else if (order.status === "failed") {
           facts.owned = null;
@@ -185,6 +189,7 @@
       case "queued":
         say(["Order placed \u2014 confirming\u2026"]);
         if (shop.isOrderId(body.orderId)) followOrder(body.orderId);
+        setTimeout(fetchStock, 1100); // the shop caches the count for up to a second
         break;
       case "unauthorized":
         shop.forgetShopper();
@@ -266,23 +271,25 @@
     render();
   }
 
+  async function fetchStock() {
+    try {
+      const res = await fetch("/stock/" + encodeURIComponent(productId), {
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+      });
+      if (res.ok) {
+        const stock = await res.json();
+        const n = Number(stock.remaining);
+        if (Number.isFinite(n)) showStock(n);
+      }
+    } catch (_) {
+      // Quietly: the page still works, the number is just older.
+    }
+  }
+
   // The live stock line: on load and every 3 s; errors keep the last known text.
   async function refreshStock() {
-    if (!document.hidden) {
-      try {
-        const res = await fetch("/stock/" + encodeURIComponent(productId), {
-          cache: "no-store",
-          headers: { Accept: "application/json" },
-        });
-        if (res.ok) {
-          const stock = await res.json();
-          const n = Number(stock.remaining);
-          if (Number.isFinite(n)) showStock(n);
-        }
-      } catch (_) {
-        // Quietly: the page still works, the number is just older.
-      }
-    }
+    if (!document.hidden) await fetchStock();
     setTimeout(refreshStock, 3000);
   }
 

@@ -44,6 +44,12 @@
         delete badge.dataset.saleStart;
       } else if (start - now < HOUR) {
         badge.textContent = "Starts in " + clock(start - now);
+      } else if (!badge.dataset.local) {
+        // The page says UTC for readers without script; in the shopper's own time here.
+        badge.dataset.local = "1";
+        badge.textContent = "Starts " + new Date(start).toLocaleString(undefined, {
+          month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+        });
       }
     }
   }

@@ -19,7 +19,7 @@ pub(crate) async fn register_and_log_in(browser: &Browser, shop: &TestShop, user
 }
 
 #[tokio::test]
-async fn a_shopper_buys_and_sees_the_countdown_and_the_confirmed_order() {
+async fn a_shopper_buys_and_sees_the_order_confirmed() {
     let shop = TestShop::start(&[product("Pocket Phone", 3)], 10).await;
     let id = shop.product_ids[0];
     let browser = Browser::start().await;

@@ -287,20 +287,26 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
         .expect("state"));
     check_page(&browser, "product-on-sale").await;
     browser.click("#buy").await;
-    let owned = browser
+    browser
         .wait_for_text("#buy-state", "the order", |t| {
-            t.starts_with("It's yours! Order ")
+            t == "It's yours! See your order"
         })
         .await;
     assert!(!shown(&browser, "#buy").await, "no second Buy");
     check_page(&browser, "product-bought").await;
-    let order_id = owned.rsplit(' ').next().expect("order id").to_owned();
+    let order_link = link_of(&browser, "#buy-state a").await;
+    assert!(order_link.starts_with("/order.html?id="), "{order_link}");
     browser.client.refresh().await.expect("reload");
     browser
         .wait_for_text("#buy-state", "still yours after a reload", |t| {
-            t == format!("It's yours! Order {order_id}")
+            t == "It's yours! See your order"
         })
         .await;
+    assert_eq!(
+        link_of(&browser, "#buy-state a").await,
+        order_link,
+        "the same order, found again"
+    );
     assert!(!shown(&browser, "#buy").await);
 
     // The shopper's cooldown runs on every product page, and a reload keeps it.
@@ -356,6 +362,17 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
 
     browser.close().await;
     shop.stack.shutdown().await.expect("shutdown");
+}
+
+/// The `href` of the link `css`, as written in the page.
+async fn link_of(browser: &Browser, css: &str) -> String {
+    browser
+        .find(css)
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .unwrap_or_else(|| panic!("{css} has no href"))
 }
 
 /// The seconds on a "Buy (7)" button.

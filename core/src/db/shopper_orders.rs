@@ -44,16 +44,18 @@ impl Db {
                     .fetch_all(&self.pool)
                     .await?
             }
-            Some(c) => sqlx::query(&format!(
+            Some(c) => {
+                sqlx::query(&format!(
                 "{SELECT} AND (o.created_at < ? OR (o.created_at = ? AND o.order_id < ?)){ORDER}"
             ))
-            .bind(user_id)
-            .bind(c.created_at)
-            .bind(c.created_at)
-            .bind(&c.order_id)
-            .bind(limit.max(0))
-            .fetch_all(&self.pool)
-            .await?,
+                .bind(user_id)
+                .bind(c.created_at)
+                .bind(c.created_at)
+                .bind(&c.order_id)
+                .bind(limit.max(0))
+                .fetch_all(&self.pool)
+                .await?
+            }
         };
         rows.iter()
             .map(|r| {
