@@ -245,9 +245,7 @@ impl Site {
     }
 
     fn item(&self, product: &Product) -> Result<Item, SitegenError> {
-        let view = ProductView::new(product, &self.opts, |url| {
-            self.theme.hashed_url(url)
-        })?;
+        let view = ProductView::new(product, &self.opts, |url| self.theme.hashed_url(url))?;
         let json = serde_json::to_vec(&view).map_err(|e| SitegenError::Template {
             name: product_page(product.id),
             message: e.to_string(),
