@@ -133,7 +133,7 @@
         showState(["This sale has ended."]);
         break;
       case "sold-out":
-        showState(["Sold out"]);
+        showState(["All gone. ", { href: "/", text: "See what else is on sale" }]);
         break;
       case "soon":
         label = "Starts in " + clock(saleStart.getTime() - now);
