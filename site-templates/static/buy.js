@@ -143,7 +143,7 @@
       case "cooling":
         label = "Buy (" + Math.ceil((facts.cooldownUntil - now) / 1000) + ")";
         enabled = false;
-        showState(null);
+        showState(["One Buy every few seconds per shopper: this one opens when the count ends."]);
         break;
       default:
         showState(null);
