@@ -68,6 +68,9 @@ pub struct SiteOptions {
     pub full: bool,
     /// Write `.gz` and `.br` twins of text files (off when a CDN compresses anyway).
     pub compress: bool,
+    /// The admin's uploaded images, published under `static/img/uploads/` (see `uploads`);
+    /// none when unset.
+    pub uploads: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -82,6 +85,7 @@ impl SiteOptions {
             progress: false,
             full: false,
             compress: true,
+            uploads: None,
         }
     }
 }
@@ -190,6 +194,7 @@ impl Site {
         self.catalogue = Some(items.into_iter().collect());
 
         let mut jobs = self.asset_jobs();
+        jobs.extend(self.upload_jobs()?);
         jobs.extend(self.product_jobs(None));
         jobs.extend(self.catalogue_jobs());
         jobs.extend(FIXED_PAGES.iter().map(|&template| Job {
@@ -228,7 +233,9 @@ impl Site {
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         catalogue.extend(items);
-        let mut jobs = self.product_jobs(Some(&ids));
+        // An edit may name an image uploaded since: uploads go out with it.
+        let mut jobs = self.upload_jobs()?;
+        jobs.extend(self.product_jobs(Some(&ids)));
         if edits_only {
             jobs.extend(self.catalogue_jobs_listing(&ids));
             return self.run(jobs, Scope::Edits, started);

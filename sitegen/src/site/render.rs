@@ -55,6 +55,9 @@ impl Site {
     ) -> Result<Rendered, SitegenError> {
         let bytes = match &job.what {
             What::Asset { index } => self.theme.assets[*index].bytes.clone(),
+            What::Upload { source } => {
+                std::fs::read(source).map_err(SitegenError::io("reading", source))?
+            }
             What::Product { id } => {
                 let mut ctx = base.clone();
                 let item = self
