@@ -53,7 +53,12 @@ impl Gateways {
                 room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
             })
             .await?;
-            handles.push(flashsale_gateway::spawn(shop, node, 0, None)?);
+            handles.push(flashsale_gateway::spawn(
+                shop,
+                std::net::TcpListener::bind(node.as_str())?,
+                0,
+                None,
+            )?);
         }
         for node in &nodes {
             crate::http::wait_until_healthy(node, 200).await?;
