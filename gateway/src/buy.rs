@@ -12,6 +12,7 @@ use crate::cooldown::Refused;
 use crate::reply::Reply;
 use crate::room::Admission;
 use crate::shop::Shop;
+use crate::throttle::retry_after_secs;
 use bytes::Bytes;
 use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
@@ -144,12 +145,6 @@ fn fixed_body(outcome: &BuyOutcome) -> &'static [u8] {
         // Not fixed; answered above.
         BuyOutcome::Queued { .. } | BuyOutcome::TooFast { .. } => br#"{"result":"unavailable"}"#,
     }
-}
-
-/// Whole seconds to wait, rounded up: retrying after a rounded-down wait would be refused
-/// again.
-fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOutcome {
