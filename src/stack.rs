@@ -6,12 +6,13 @@
 //! stops taking requests, then the worker finishes: with the embedded queue (the outbox) it
 //! drains it to the end, with RabbitMQ it finishes the batch in flight and leaves the rest on
 //! the durable queue. After a crash, the outbox's orders are drained at the next start, and the
-//! in-memory stock store is rebuilt counting them (`load_missing_stock`).
+//! in-memory stock store is rebuilt counting them (`stock_sync::load_all_missing`).
 
 use crate::backends::{self, Queue};
 use anyhow::{bail, Context};
 use flashsale_core::queue::OrderConsumer;
-use flashsale_core::stock::{load_missing_from_db, StockStore};
+use flashsale_core::stock::StockStore;
+use flashsale_core::stock_sync;
 use flashsale_core::waiting_room::{ChallengeKey, WaitingRoom};
 use flashsale_core::{Config, Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
@@ -119,7 +120,7 @@ impl Stack {
                 tracing::info!("seeded the demo catalogue");
             }
             render_site(config, &db).await?;
-            load_missing_stock(&db, stock.as_ref()).await?;
+            stock_sync::load_all_missing(&db, stock.as_ref()).await?;
             let secret = config.cookie_secret()?;
             let shop = Shop::new(ShopParts {
                 db: db.clone(),
@@ -305,18 +306,6 @@ async fn render_site(config: &Config, db: &Db) -> anyhow::Result<()> {
             .await?
             .with_context(|| format!("could not render the site into {}", config.dist.display()))?;
     tracing::info!(rendered = rendered.rendered, unchanged = rendered.unchanged, dist = %config.dist.display(), "rendered the site");
-    Ok(())
-}
-
-/// Loads from the database the stock of every product the store does not know (a fresh
-/// memory store, or a Redis that lost its data). Products it knows are left alone: other
-/// gateways may be selling them right now.
-pub async fn load_missing_stock(db: &Db, stock: &dyn StockStore) -> anyhow::Result<()> {
-    for product in db.list_products().await? {
-        load_missing_from_db(db, stock, &product)
-            .await
-            .with_context(|| format!("could not load the stock of product {}", product.id))?;
-    }
     Ok(())
 }
 

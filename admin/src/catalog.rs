@@ -3,7 +3,7 @@
 use crate::state::GATEWAYS_FOLLOW_WITHIN_MS;
 use crate::{AdminState, AppError};
 use flashsale_core::domain::{NewProduct, Product};
-use flashsale_core::stock::load_from_db;
+use flashsale_core::stock_sync;
 use flashsale_core::waiting_room::LineStart;
 use flashsale_sitegen::RenderSummary;
 
@@ -16,7 +16,7 @@ pub async fn create(state: &AdminState, new: &NewProduct) -> Result<Product, App
         .get_product(id)
         .await?
         .ok_or(AppError::NoSuchProduct(id))?;
-    load_from_db(&state.db, state.stock.as_ref(), &product).await?;
+    stock_sync::load(&state.db, state.stock.as_ref(), id).await?;
     push_rate(state, &product).await?;
     tracing::info!(product = id, "product added");
     Ok(product)
@@ -73,40 +73,17 @@ async fn push_rate(state: &AdminState, product: &Product) -> Result<(), AppError
     Ok(())
 }
 
-/// Sets the stock store's units of product `id` after the admin set its stock to `stock`.
-///
-/// `StockStore::load` replaces what the store knows of the product, and a sale may be running.
-/// Orders already reserved in the store but still on the queue (not yet in the database) will
-/// each take a unit from the stock just set when the worker records them. Loading `stock` as
-/// it is would sell those units twice over (the database refuses the extra orders: they end
-/// `failed` after the shopper was told `queued`). So the store gets `stock` less the orders
-/// in flight, counted as holders in the store minus orders in the database.
-///
-/// The database is read first: an order recorded between the two reads then counts as in
-/// flight, which undersells by one rather than oversells. Shoppers whose order waits in the
-/// embedded queue's outbox keep their unit (they are in the database's books); what `load`
-/// cannot keep are shoppers whose order is on RabbitMQ: one of them clicking again in that
-/// instant may reserve a second unit, which the database's one-order-per-shopper key refuses;
-/// that unit is then held, never sold twice. Editing stock in the middle of a storm is rare;
-/// never overselling is what matters.
+/// Sets the stock store's units of product `id` after the admin set its stock to `stock`,
+/// counting the orders in flight (see [`stock_sync::reset`]).
 async fn reset_stock(state: &AdminState, id: i64, stock: i64) -> Result<(), AppError> {
-    let Some(books) = state.db.stock_books(id).await? else {
+    let Some(reset) = stock_sync::reset(&state.db, state.stock.as_ref(), id, stock).await? else {
         return Err(AppError::NoSuchProduct(id));
     };
-    let holders = books.holders;
-    let recorded = holders.len() as i64 - books.pending;
-    let in_store = state.stock.holders(id).await?.unwrap_or(0);
-    let in_flight = i64::try_from(in_store)
-        .unwrap_or(i64::MAX)
-        .saturating_sub(recorded)
-        .max(0);
-    let remaining = stock.saturating_sub(in_flight).max(0);
-    state.stock.load(id, remaining, &holders).await?;
     tracing::info!(
         product = id,
         stock,
-        in_flight,
-        remaining,
+        in_flight = reset.in_flight,
+        remaining = reset.remaining,
         "stock store reset"
     );
     Ok(())

@@ -23,7 +23,7 @@ pub enum AppError {
     #[error("the database failed")]
     Db(#[from] flashsale_core::db::DbError),
     #[error("the stock store failed")]
-    Stock(#[from] flashsale_core::stock::LoadError),
+    Stock(#[from] flashsale_core::stock_sync::SyncError),
     #[error("the stock store failed")]
     StockStore(#[from] flashsale_core::stock::StockError),
     #[error("the waiting room store failed")]

@@ -67,13 +67,21 @@ pub struct NewProduct {
 }
 
 /// A registered shopper.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
     pub nick_name: String,
     pub user_name: String,
     /// PHC string of a slow password hash; never logged, never sent.
     pub password_hash: String,
+}
+
+/// A shopper who already holds a unit of a product, with the id of their order: what the stock
+/// store is loaded with besides the units left.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Holder {
+    pub user_id: i64,
+    pub order_id: String,
 }
 
 /// What became of an order.
@@ -108,7 +116,7 @@ impl OrderStatus {
 }
 
 /// An accepted Buy, as it travels on the queue to the worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderMessage {
     pub order_id: String,

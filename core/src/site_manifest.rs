@@ -15,6 +15,7 @@
 //! raced a newer publish; it keeps what it has and tries again later, so it never mixes two.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The directory of the manifest, relative to `dist/`.
@@ -169,6 +170,87 @@ pub fn parse_shard(text: &str) -> Result<BTreeMap<String, FileEntry>, ManifestEr
         files.insert(path.to_owned(), entry);
     }
     Ok(files)
+}
+
+/// The top-level manifest as read from `dist/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Top {
+    /// [`content_hash`] of its bytes: a publish since shows as another hash.
+    pub hash: u64,
+    pub shards: BTreeMap<String, ShardEntry>,
+}
+
+/// Why a manifest file could not be read.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not those the top-level manifest recorded.
+    #[error("{}: its hash is not the one recorded", path.display())]
+    Changed { path: PathBuf },
+    #[error("{}: {reason}", path.display())]
+    Damaged { path: PathBuf, reason: String },
+}
+
+impl ReadError {
+    /// The file is missing or not the one recorded: a newer publish is being written, and
+    /// reading again later sees it whole.
+    pub fn is_racing(&self) -> bool {
+        matches!(self, ReadError::Io { .. } | ReadError::Changed { .. })
+    }
+
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ReadError::Io { path, .. }
+            | ReadError::Changed { path }
+            | ReadError::Damaged { path, .. } => path,
+        }
+    }
+}
+
+/// The top-level manifest of the site in `dist`; `None` when there is none (never
+/// published, or a site made by hand).
+pub fn read_top(dist: &Path) -> Result<Option<Top>, ReadError> {
+    let path = dist.join(TOP);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ReadError::Io { path, source }),
+    };
+    let hash = content_hash(&bytes);
+    let shards = std::str::from_utf8(&bytes)
+        .map_err(|_| "not text".to_owned())
+        .and_then(|text| parse_top(text).map_err(|e| e.to_string()))
+        .map_err(|reason| ReadError::Damaged {
+            path: path.clone(),
+            reason,
+        })?;
+    Ok(Some(Top { hash, shards }))
+}
+
+/// Shard `name` of the site in `dist`, checked against the hash `entry` records.
+pub fn read_shard(
+    dist: &Path,
+    name: &str,
+    entry: &ShardEntry,
+) -> Result<BTreeMap<String, FileEntry>, ReadError> {
+    let path = dist.join(shard_path(name));
+    let bytes = std::fs::read(&path).map_err(|source| ReadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    if content_hash(&bytes) != entry.hash {
+        return Err(ReadError::Changed { path });
+    }
+    std::str::from_utf8(&bytes)
+        .map_err(|_| "not text".to_owned())
+        .and_then(|text| parse_shard(text).map_err(|e| e.to_string()))
+        .map_err(|reason| ReadError::Damaged { path, reason })
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 
 use dashmap::DashSet;
 use flashsale_core::domain::Product;
-use flashsale_core::stock::{load_missing_from_db, StockStore};
+use flashsale_core::stock::StockStore;
+use flashsale_core::stock_sync;
 use flashsale_core::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -88,7 +89,7 @@ impl Catalog {
             self.needs_load.remove(&id);
             return;
         };
-        match load_missing_from_db(db, stock, &product).await {
+        match stock_sync::load_missing(db, stock, id).await {
             Ok(loaded) => {
                 if loaded {
                     tracing::info!(

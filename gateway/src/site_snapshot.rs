@@ -65,9 +65,9 @@ impl Snapshot {
     /// The site in `root` as it is now, reusing what `old` already holds. `Ok(None)` when
     /// nothing changed since `old`.
     pub(crate) fn load(root: &Path, old: &Snapshot) -> Result<Option<Snapshot>, LoadError> {
-        match std::fs::read(root.join(manifest::TOP)) {
-            Ok(top) => load_published(root, &top, old),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => scan(root, old),
+        match manifest::read_top(root) {
+            Ok(Some(top)) => load_published(root, top, old),
+            Ok(None) => scan(root, old),
             Err(e) => Err(LoadError::Broken(format!("reading the manifest: {e}"))),
         }
     }
@@ -75,41 +75,30 @@ impl Snapshot {
 
 fn load_published(
     root: &Path,
-    top_bytes: &[u8],
+    top: manifest::Top,
     old: &Snapshot,
 ) -> Result<Option<Snapshot>, LoadError> {
-    let top_hash = manifest::content_hash(top_bytes);
     let old_shards = match &old.origin {
-        Origin::Manifest { top, .. } if *top == top_hash => return Ok(None),
+        Origin::Manifest { top: seen, .. } if *seen == top.hash => return Ok(None),
         Origin::Manifest { shards, .. } => Some(shards),
         _ => None,
     };
-    let text = std::str::from_utf8(top_bytes)
-        .map_err(|_| LoadError::Broken("the manifest is not text".into()))?;
-    let top = manifest::parse_top(text).map_err(|e| LoadError::Broken(e.to_string()))?;
 
     let mut shards = BTreeMap::new();
-    for (name, entry) in top {
+    for (name, entry) in top.shards {
         let reused = old_shards
             .and_then(|s| s.get(&name))
             .filter(|(old_entry, _)| *old_entry == entry)
             .map(|(_, files)| files.clone());
         let files = match reused {
             Some(files) => files,
-            None => {
-                let path = root.join(manifest::shard_path(&name));
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| LoadError::Racing(format!("shard {name}: {e}")))?;
-                if manifest::content_hash(&bytes) != entry.hash {
-                    return Err(LoadError::Racing(format!("shard {name} changed")));
+            None => Arc::new(manifest::read_shard(root, &name, &entry).map_err(|e| {
+                if e.is_racing() {
+                    LoadError::Racing(format!("shard {name}: {e}"))
+                } else {
+                    LoadError::Broken(format!("shard {name}: {e}"))
                 }
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| LoadError::Broken(format!("shard {name} is not text")))?;
-                Arc::new(
-                    manifest::parse_shard(text)
-                        .map_err(|e| LoadError::Broken(format!("shard {name}: {e}")))?,
-                )
-            }
+            })?),
         };
         shards.insert(name, (entry, files));
     }
@@ -141,7 +130,7 @@ fn load_published(
     Ok(Some(Snapshot {
         files,
         origin: Origin::Manifest {
-            top: top_hash,
+            top: top.hash,
             shards,
         },
     }))

@@ -8,13 +8,15 @@
 //! - `view`: domain types -> view structs shaped for the templates (prices as text,
 //!   times as RFC 3339, image URLs vetted);
 //! - `site`: [`Site`] and [`render_site`]: what changed since the manifest, rendered in
-//!   parallel, published in an order that never links to a missing file;
+//!   parallel, published in an order that never links to a missing file; cut along its own
+//!   pipeline (`plan`, `render`, `run`, and `ledger`, its copy of the manifest);
 //! - `compress`: the `.gz` and `.br` twins of every text file;
 //! - `publish`: bytes -> files, each swapped in with a rename, one publish at a time;
 //! - `progress`: the terminal progress bar;
 //! - `error`: [`SitegenError`], which always names the page or path that failed.
 //!
-//! The manifest's format lives in `flashsale_core::site_manifest`, shared with the gateway.
+//! The manifest's format, and reading it back, live in `flashsale_core::site_manifest`,
+//! shared with the gateway.
 
 mod compress;
 mod error;

@@ -21,7 +21,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         // start from the database and its outbox; audit those books, as a restart would load
         // them.
         let stock = Arc::new(MemoryStock::new());
-        crate::stack::load_missing_stock(&db, stock.as_ref()).await?;
+        flashsale_core::stock_sync::load_all_missing(&db, stock.as_ref()).await?;
         let counts = db.outbox_counts().await?;
         say!(
             "stock: in-memory in `flashsale up`; audited as a start rebuilds it from the database"

@@ -12,6 +12,9 @@ mod shop;
 
 // chromedriver, the browser session, screenshots, waiting for the page.
 mod util;
+// axe-core injected into a page: no serious or critical accessibility violation.
+#[allow(dead_code)]
+mod axe;
 
 // An admin adds a product and republishes; the shop shows it.
 mod admin;

@@ -32,6 +32,16 @@ fn require_tool(name: &str) -> PathBuf {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Browser::start_with(false).await
+    }
+
+    /// A browser whose pages see `prefers-color-scheme: dark`.
+    #[allow(dead_code)] // until the storefront tests use it
+    pub async fn start_dark() -> Browser {
+        Browser::start_with(true).await
+    }
+
+    async fn start_with(dark: bool) -> Browser {
         let chromium = require_tool("chromium");
         let chromedriver = require_tool("chromedriver");
         let port = free_port();
@@ -44,7 +54,7 @@ impl Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         // The machine has no internet: without these flags Chromium waits on network
         // services it cannot reach.
-        let args = [
+        let mut args = vec![
             "--headless".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -57,6 +67,9 @@ impl Browser {
             "--window-size=1280,900".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        if dark {
+            args.push("--force-dark-mode".into());
+        }
         let capabilities = serde_json::json!({
             "goog:chromeOptions": { "binary": chromium, "args": args }
         });

@@ -2,10 +2,9 @@
 //! Only the SHA-256 of a session token is stored (the caller hashes it).
 
 use super::{Db, DbError};
-use sqlx::Row;
 
 /// A session as stored: whose, its CSRF token, and when it ends (unix seconds).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredSession {
     pub user_name: String,
     pub csrf: String,
@@ -42,21 +41,13 @@ impl Db {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<StoredSession>, DbError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT user_name, csrf, expires_at FROM admin_sessions WHERE token_hash = ? AND expires_at > ?",
         )
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(StoredSession {
-                user_name: r.try_get(0)?,
-                csrf: r.try_get(1)?,
-                expires_at: r.try_get(2)?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Ends the session stored under `token_hash` (logout).

@@ -2,10 +2,7 @@
 //! (see `queue::outbox`), and the stock books a stock store is rebuilt from.
 
 use super::{classify, Db, DbError};
-use crate::domain::OrderMessage;
-use crate::stock::Holder;
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use crate::domain::{Holder, OrderMessage};
 use std::collections::HashSet;
 
 /// What a product's stock store is (re)built from, read in one transaction so an order moving
@@ -72,14 +69,13 @@ impl Db {
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM outbox WHERE dead_reason IS NULL ORDER BY seq LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<OrderMessage> = sqlx::query_as(&sql)
             .bind((limit + skip.len()) as i64)
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
         let mut orders = Vec::with_capacity(limit);
-        for row in &rows {
-            let order = order_from_row(row)?;
+        for order in rows {
             if !skip.contains(&order.order_id) {
                 orders.push(order);
             }
@@ -128,22 +124,19 @@ impl Db {
         let sql = format!(
             "SELECT {ORDER_COLUMNS}, dead_reason FROM outbox WHERE dead_reason IS NOT NULL ORDER BY seq"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok((order_from_row(r)?, r.try_get(4)?)))
-            .collect()
+        let rows: Vec<DeadLetter> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| (r.order, r.dead_reason)).collect())
     }
 
     /// Orders waiting in the outbox (not yet recorded) and dead letters, for the audit.
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, DbError> {
-        let row = sqlx::query(
+        let (waiting, dead): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(CASE WHEN x.dead_reason IS NULL THEN 1 END), \
              COUNT(CASE WHEN x.dead_reason IS NOT NULL THEN 1 END) \
              FROM outbox x WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = x.order_id)",
         )
         .fetch_one(&self.pool)
         .await?;
-        let (waiting, dead): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         Ok(OutboxCounts {
             waiting: waiting.max(0) as u64,
             dead: dead.max(0) as u64,
@@ -153,22 +146,23 @@ impl Db {
     /// The books a product's stock store is built from; `None` for an unknown product.
     pub async fn stock_books(&self, product_id: i64) -> Result<Option<StockBooks>, DbError> {
         let mut tx = self.pool.begin().await?;
-        let Some(stock) = sqlx::query("SELECT stock FROM products WHERE id = ?")
-            .bind(product_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(stock): Option<i64> =
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = ?")
+                .bind(product_id)
+                .fetch_optional(&mut *tx)
+                .await?
         else {
             tx.rollback().await?;
             return Ok(None);
         };
-        let stock: i64 = stock.try_get(0)?;
-        let recorded = sqlx::query("SELECT user_id, order_id FROM orders WHERE product_id = ?")
-            .bind(product_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let recorded: Vec<Holder> =
+            sqlx::query_as("SELECT user_id, order_id FROM orders WHERE product_id = ?")
+                .bind(product_id)
+                .fetch_all(&mut *tx)
+                .await?;
         // An outbox order already recorded (the worker died between the two steps), or whose
         // shopper already has an order of this product, takes no unit when the worker gets it.
-        let waiting = sqlx::query(
+        let waiting: Vec<Holder> = sqlx::query_as(
             "SELECT x.user_id, x.order_id FROM outbox x WHERE x.product_id = ? AND NOT EXISTS \
              (SELECT 1 FROM orders o WHERE o.order_id = x.order_id \
               OR (o.user_id = x.user_id AND o.product_id = x.product_id)) ORDER BY x.seq",
@@ -180,12 +174,8 @@ impl Db {
         let mut holders = Vec::with_capacity(recorded.len() + waiting.len());
         let mut seen = HashSet::new();
         let mut pending = 0;
-        for (rows, in_outbox) in [(&recorded, false), (&waiting, true)] {
-            for r in rows {
-                let holder = Holder {
-                    user_id: r.try_get(0)?,
-                    order_id: r.try_get(1)?,
-                };
+        for (rows, in_outbox) in [(recorded, false), (waiting, true)] {
+            for holder in rows {
                 // One unit per shopper: a second outbox order of theirs will be a duplicate.
                 if seen.insert(holder.user_id) {
                     pending += i64::from(in_outbox);
@@ -201,11 +191,10 @@ impl Db {
     }
 }
 
-fn order_from_row(r: &AnyRow) -> Result<OrderMessage, DbError> {
-    Ok(OrderMessage {
-        order_id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        product_id: r.try_get(2)?,
-        accepted_at: r.try_get(3)?,
-    })
+/// A dead letter as stored: the order and why it was given up on.
+#[derive(sqlx::FromRow)]
+struct DeadLetter {
+    #[sqlx(flatten)]
+    order: OrderMessage,
+    dead_reason: String,
 }

@@ -20,6 +20,8 @@ mod redis;
 pub(crate) use self::redis::connect_manager;
 pub use self::redis::RedisStock;
 pub use memory::MemoryStock;
+// Where the holders come from is the database's business; the store only keeps them.
+pub use crate::domain::Holder;
 
 use async_trait::async_trait;
 
@@ -54,13 +56,6 @@ pub enum Claim {
     Record,
     /// The gateway withdrew the order (the shopper was answered 503): drop it.
     Withdrawn,
-}
-
-/// A shopper who already holds a unit, with the id of their order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub user_id: i64,
-    pub order_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,50 +115,4 @@ pub trait StockStore: Send + Sync + 'static {
 
     /// How many shoppers hold a unit; `None` when the product is not loaded. For the audit.
     async fn holders(&self, product_id: i64) -> Result<Option<u64>, StockError>;
-}
-
-/// Sets a product's stock in the store from the database, replacing what the store had: for
-/// an admin's stock edit. The books are the database's units less those the embedded queue's
-/// outbox has promised, and as holders every shopper with an order, recorded or in the outbox
-/// (see [`crate::db::StockBooks`]).
-pub async fn load_from_db(
-    db: &crate::Db,
-    store: &dyn StockStore,
-    product: &crate::domain::Product,
-) -> Result<(), LoadError> {
-    let Some(books) = db.stock_books(product.id).await? else {
-        return Ok(());
-    };
-    store
-        .load(product.id, books.remaining(), &books.holders)
-        .await?;
-    Ok(())
-}
-
-/// Like [`load_from_db`], but only if the store does not know the product (a fresh start, or a
-/// Redis that lost its data); returns whether it loaded. After a crash of `flashsale up` this
-/// is what rebuilds the in-memory store: a shopper whose order is still in the outbox holds
-/// their unit, and nothing promised is sold again.
-pub async fn load_missing_from_db(
-    db: &crate::Db,
-    store: &dyn StockStore,
-    product: &crate::domain::Product,
-) -> Result<bool, LoadError> {
-    if store.remaining(product.id).await?.is_some() {
-        return Ok(false);
-    }
-    let Some(books) = db.stock_books(product.id).await? else {
-        return Ok(false);
-    };
-    Ok(store
-        .load_if_missing(product.id, books.remaining(), &books.holders)
-        .await?)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("could not read the product's orders")]
-    Db(#[from] crate::db::DbError),
-    #[error(transparent)]
-    Stock(#[from] StockError),
 }
