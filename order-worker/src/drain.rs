@@ -37,7 +37,7 @@ pub struct DrainOptions {
 impl Default for DrainOptions {
     fn default() -> Self {
         DrainOptions {
-            batch: 200,
+            batch: 1000,
             wait: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             max_attempts: 3,
