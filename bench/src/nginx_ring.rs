@@ -36,11 +36,11 @@ pub async fn run(scale: &Scale) -> anyhow::Result<Section> {
         scale.connections, scale.seconds
     ));
     let one = storm(scale, 1).await?;
-    section.push(Row::load("nginx + one gateway (reference)", &one.load, 429).note(one.note()));
+    section.push(storm_row("nginx + one gateway (reference)", &one));
     let three = storm(scale, 3).await?;
     let share = three.forwarded_share();
     section.push(
-        Row::load("nginx + a ring of three gateways", &three.load, 429)
+        storm_row("nginx + a ring of three gateways", &three)
             .versus(
                 three.load.rate(),
                 one.load.rate(),
@@ -48,8 +48,7 @@ pub async fn run(scale: &Scale) -> anyhow::Result<Section> {
                 Some(RING_GOAL),
             )
             .note(format!(
-                "{}; {:.1}% of Buys forwarded between gateways (goal <= {:.0}%)",
-                three.note(),
+                "{:.1}% of Buys forwarded between gateways (goal <= {:.0}%)",
                 share * 100.0,
                 MOST_FORWARDED * 100.0
             )),
@@ -67,12 +66,22 @@ impl Storm {
     fn forwarded_share(&self) -> f64 {
         self.forwarded as f64 / self.answered.max(1) as f64
     }
+}
 
-    /// The mix of the storm (queued and too fast are both expected).
-    fn note(&self) -> String {
-        let queued = self.load.statuses.get(&202).copied().unwrap_or(0);
-        format!("{queued} of the answers 202 queued, the rest 429 too_fast")
+/// A storm's row: queued and too fast are both expected, so the note gives the whole mix.
+fn storm_row(what: &str, storm: &Storm) -> Row {
+    let mut row = Row::load(what, &storm.load, 429);
+    let mut mix: Vec<String> = storm
+        .load
+        .statuses
+        .iter()
+        .map(|(status, n)| format!("{status} x{n}"))
+        .collect();
+    if storm.load.errors > 0 {
+        mix.push(format!("errors x{}", storm.load.errors));
     }
+    row.notes = format!("answers: {}", mix.join(", "));
+    row
 }
 
 /// The storm through nginx in front of a ring of `n` fresh gateways on a fresh sale.
