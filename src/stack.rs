@@ -295,6 +295,10 @@ pub fn site_options(config: &Config) -> flashsale_sitegen::SiteOptions {
     );
     site.site_url = config.site_url();
     site.queue_prequeue_secs = config.queue_prequeue_secs;
+    site.currency = config.currency.clone();
+    // Images uploaded in the admin: kept with the shop's data (dist/ can be rebuilt from
+    // scratch), published by every render, the CLI's as the admin's.
+    site.uploads = Some(config.data_dir.join("uploads"));
     site
 }
 
@@ -409,6 +413,8 @@ pub async fn start_admin(
         stock,
         room,
         default_admit_per_second: config.queue_admit_per_second,
+        time_zone: config.shop_time_zone()?,
+        currency: config.currency.clone(),
         // The same options as `flashsale sitegen`, so a republish renders only what changed.
         site: site_options(config),
         credentials,

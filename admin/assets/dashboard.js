@@ -13,14 +13,27 @@
     if (el) el.textContent = String(value);
   }
 
-  function drawChart(bars) {
+  function svg(name, attrs, label) {
+    const el = document.createElementNS(SVG, name);
+    for (const k in attrs) el.setAttribute(k, String(attrs[k]));
+    if (label !== undefined) el.textContent = label;
+    return el;
+  }
+
+  // The grid, both axes' labels and the bars, as the page drew them first.
+  function drawChart(data) {
+    const left = chart.dataset.left, right = chart.dataset.right, base = Number(chart.dataset.base);
     while (chart.firstChild) chart.removeChild(chart.firstChild);
-    for (const bar of bars) {
-      const rect = document.createElementNS(SVG, "rect");
-      for (const k of ["x", "y", "width", "height"]) rect.setAttribute(k, String(bar[k]));
-      const title = document.createElementNS(SVG, "title");
-      title.textContent = bar.label;
-      rect.appendChild(title);
+    for (const t of data.yTicks) {
+      chart.appendChild(svg("line", { class: "grid", x1: left, y1: t.pos, x2: right, y2: t.pos }));
+      chart.appendChild(svg("text", { class: "tick", x: left - 6, y: t.pos + 4, "text-anchor": "end" }, t.label));
+    }
+    for (const t of data.xTicks) {
+      chart.appendChild(svg("text", { class: "tick", x: t.pos, y: base + 16, "text-anchor": "middle" }, t.label));
+    }
+    for (const bar of data.bars) {
+      const rect = svg("rect", { x: bar.x, y: bar.y, width: bar.width, height: bar.height });
+      rect.appendChild(svg("title", {}, bar.label));
       chart.appendChild(rect);
     }
   }
@@ -89,7 +102,11 @@
         drawChart(data.chart);
         text("chart-peak", data.chartPeak);
         text("last-minute", data.lastMinute);
-        text("updated-at", data.at);
+        text("revenue", data.revenue);
+        text("confirmed-total", data.confirmed);
+        text("updated-at", data.atText);
+        const at = document.getElementById("updated-at");
+        if (at) at.setAttribute("datetime", data.at);
       } else if (res.redirected || res.status === 401 || res.status === 403) {
         window.location.href = "/login";
         return;

@@ -5,7 +5,7 @@
 use crate::catalog;
 use crate::error::ApiError;
 use crate::pages::orders::{page_of, pages, OrdersQuery, PER_PAGE};
-use crate::product_input::{ProductBody, ProductForm, ProductJson};
+use crate::product_input::{ProductBody, ProductForm, ProductJson, Times};
 use crate::{AdminState, AppError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -55,7 +55,7 @@ pub async fn create_product(
     body: Result<Json<ProductBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<ProductJson>)> {
     let new = product_body(body)?
-        .validate_with(state.default_admit_per_second)
+        .validate_with(state.default_admit_per_second, Times::Rfc3339)
         .map_err(AppError::Invalid)?;
     let product = catalog::create(&state, &new).await?;
     Ok((StatusCode::CREATED, Json(ProductJson::from(&product))))
@@ -68,7 +68,7 @@ pub async fn update_product(
 ) -> ApiResult<Json<ProductJson>> {
     let id = product_id(&id)?;
     let new = product_body(body)?
-        .validate_with(state.default_admit_per_second)
+        .validate_with(state.default_admit_per_second, Times::Rfc3339)
         .map_err(AppError::Invalid)?;
     let product = catalog::update(&state, id, &new).await?;
     Ok(Json(ProductJson::from(&product)))

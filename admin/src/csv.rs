@@ -8,10 +8,12 @@
 use flashsale_core::db::OrderRow;
 
 pub const HEADER: &str =
-    "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,status\r\n";
+    "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,price,currency,status\r\n";
 
-/// One order as a CSV line (RFC 4180, CRLF).
-pub fn line(o: &OrderRow, accepted_at: &str) -> String {
+/// One order as a CSV line (RFC 4180, CRLF). `price_cents` is the product's price (`None`:
+/// the product was deleted), written as a plain amount in `currency` ("19.99", "199" for
+/// yen) so a spreadsheet sums it; the currency's code is the next cell.
+pub fn line(o: &OrderRow, accepted_at: &str, price_cents: Option<i64>, currency: &str) -> String {
     let cells = [
         o.order_id.clone(),
         accepted_at.to_string(),
@@ -20,11 +22,29 @@ pub fn line(o: &OrderRow, accepted_at: &str) -> String {
         o.nick_name.clone().unwrap_or_default(),
         o.product_id.to_string(),
         o.product_name.clone().unwrap_or_default(),
+        price_cents.map_or_else(String::new, |c| amount(c, currency)),
+        currency.to_string(),
         o.status.as_str().to_string(),
     ];
     let mut out = cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",");
     out.push_str("\r\n");
     out
+}
+
+/// Minor units as a plain decimal amount in `currency`: 1999 -> "19.99" (USD), "1999" (JPY).
+fn amount(minor: i64, currency: &str) -> String {
+    let decimals = flashsale_core::money::decimals(currency);
+    let scale = 10i64.pow(decimals);
+    let sign = if minor < 0 { "-" } else { "" };
+    let (whole, fraction) = (minor.abs() / scale, minor.abs() % scale);
+    if decimals == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!(
+            "{sign}{whole}.{fraction:0width$}",
+            width = decimals as usize
+        )
+    }
 }
 
 /// A cell defused and quoted when it needs to be.
@@ -47,6 +67,13 @@ pub fn cell(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_follow_the_currencys_decimals() {
+        assert_eq!(amount(1_999, "USD"), "19.99");
+        assert_eq!(amount(5, "EUR"), "0.05");
+        assert_eq!(amount(1_999, "JPY"), "1999");
+    }
 
     #[test]
     fn formulas_are_defused_and_quotes_escaped() {

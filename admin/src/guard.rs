@@ -39,8 +39,17 @@ pub async fn session(State(state): State<AdminState>, req: Request, next: Next) 
     next.run(req).await
 }
 
-/// Reads the form, checks its `csrf` field, and hands the request on with the same body.
+/// A script's request (an image upload) sends the token in this header instead of a form.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Checks the CSRF token: in the [`CSRF_HEADER`] when there is one (the body is not a form
+/// then, and is left unread), else in the form's `csrf` field; hands the request on with the
+/// same body.
 async fn check_csrf(req: Request, session: &Session) -> Result<Request, Response> {
+    if let Some(sent) = req.headers().get(CSRF_HEADER) {
+        let ok = sent.to_str().is_ok_and(|s| same_secret(s, &session.csrf));
+        return if ok { Ok(req) } else { Err(csrf_refused()) };
+    }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| {
         AppError::BadRequest(format!("the form is larger than {FORM_LIMIT} bytes")).into_response()
@@ -49,15 +58,19 @@ async fn check_csrf(req: Request, session: &Session) -> Result<Request, Response
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.into_owned());
     if !sent.is_some_and(|s| same_secret(&s, &session.csrf)) {
-        let page = AppError::BadRequest(
-            "this form expired or came from another site; reload the page and try again".into(),
-        )
-        .into_response();
-        let (mut head, body) = page.into_parts();
-        head.status = StatusCode::FORBIDDEN;
-        return Err(Response::from_parts(head, body));
+        return Err(csrf_refused());
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+fn csrf_refused() -> Response {
+    let page = AppError::BadRequest(
+        "this form expired or came from another site; reload the page and try again".into(),
+    )
+    .into_response();
+    let (mut head, body) = page.into_parts();
+    head.status = StatusCode::FORBIDDEN;
+    Response::from_parts(head, body)
 }
 
 pub async fn token(State(state): State<AdminState>, req: Request, next: Next) -> Response {
@@ -92,7 +105,7 @@ pub async fn security_headers(mut res: Response) -> Response {
     let set = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' data: http: https:; style-src 'self'; \
+            "default-src 'self'; img-src 'self' data: blob: http: https:; style-src 'self'; \
              script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; \
              base-uri 'none'",
         ),

@@ -11,6 +11,8 @@
 //! - `session`: login sessions and their CSRF tokens; `throttle`: slows password guessing.
 //! - `guard`: the middleware that refuses unauthenticated requests and unchecked forms.
 //! - `product_input`: a product as typed or sent, validated into what the database takes.
+//! - `local_time`: times in the shop's time zone, as pages show them and forms take them.
+//! - `upload`: product images checked by their bytes and stored for the next republish.
 //! - `catalog`: the operations pages and API share: create, edit (resetting stock), delete,
 //!   republish.
 //! - `republish`: the site kept open between republishes, so one edit renders a few pages.
@@ -25,6 +27,7 @@ pub mod credentials;
 mod csv;
 mod error;
 mod guard;
+mod local_time;
 mod pages;
 mod product_input;
 mod republish;
@@ -33,6 +36,7 @@ mod session;
 pub mod state;
 mod templates;
 mod throttle;
+mod upload;
 
 pub use catalog::Published;
 pub use credentials::{Credentials, FirstRun};

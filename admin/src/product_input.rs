@@ -1,6 +1,8 @@
 //! A product as an admin typed it into the form or sent it to the API, checked field by
 //! field into the [`NewProduct`] the database takes. Both doors share this one check.
 
+use crate::local_time;
+use chrono_tz::Tz;
 use flashsale_core::domain::{NewProduct, Product};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -32,16 +34,22 @@ pub struct ProductForm {
 }
 
 impl ProductForm {
-    /// The form filled with a stored product, for editing.
-    pub fn from_product(p: &Product) -> Self {
+    /// The form filled with a stored product, for editing; sale times in the shop's zone.
+    pub fn from_product(p: &Product, zone: Tz) -> Self {
         ProductForm {
             name: p.name.clone(),
             stock: p.stock.to_string(),
             price: flashsale_sitegen::format_price(p.price_cents),
             image: p.image.clone(),
             description: p.description.clone(),
-            sale_start: p.sale_start.map(rfc3339).unwrap_or_default(),
-            sale_end: p.sale_end.map(rfc3339).unwrap_or_default(),
+            sale_start: p
+                .sale_start
+                .map(|t| local_time::to_input(zone, t))
+                .unwrap_or_default(),
+            sale_end: p
+                .sale_end
+                .map(|t| local_time::to_input(zone, t))
+                .unwrap_or_default(),
             queue: if p.queue { "on".into() } else { String::new() },
             admit_per_second: p.admit_per_second.to_string(),
         }
@@ -55,60 +63,65 @@ impl ProductForm {
     /// Every field checked, an empty `admitPerSecond` meaning the built-in default.
     #[cfg(test)]
     pub fn validate(&self) -> Result<NewProduct, FieldErrors> {
-        self.validate_with(flashsale_core::domain::DEFAULT_ADMIT_PER_SECOND)
+        self.validate_with(
+            flashsale_core::domain::DEFAULT_ADMIT_PER_SECOND,
+            Times::Rfc3339,
+        )
     }
 
     /// Every field checked; all problems at once, so the admin fixes them in one go. An empty
-    /// `admitPerSecond` means `default_rate` (the shop's `queue_admit_per_second`).
-    pub fn validate_with(&self, default_rate: u32) -> Result<NewProduct, FieldErrors> {
+    /// `admitPerSecond` means `default_rate` (the shop's `queue_admit_per_second`). Each
+    /// message names the field by the label the form shows.
+    pub fn validate_with(
+        &self,
+        default_rate: u32,
+        times: Times,
+    ) -> Result<NewProduct, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = self.name.trim();
         let name_len = name.chars().count();
         if name_len == 0 {
-            errors.push("name", "the name is required");
+            errors.push("name", "Name is required.");
         } else if name_len > MAX_NAME {
             errors.push(
                 "name",
-                format!("the name is {name_len} characters; at most {MAX_NAME}"),
+                format!("Name is {name_len} characters long; at most {MAX_NAME}."),
             );
         } else if name.chars().any(char::is_control) {
-            errors.push("name", "the name must be one line of text");
+            errors.push("name", "Name must be one line of text.");
         }
 
         let stock = match self.stock.trim().parse::<i64>() {
-            Ok(n) if n < 0 => errors.add("stock", "stock cannot be negative"),
-            Ok(n) if n > MAX_STOCK => errors.add("stock", format!("stock is at most {MAX_STOCK}")),
+            Ok(n) if n < 0 => errors.add("stock", "Stock cannot be negative."),
+            Ok(n) if n > MAX_STOCK => errors.add("stock", format!("Stock is at most {MAX_STOCK}.")),
             Ok(n) => Some(n),
-            Err(_) if self.stock.trim().is_empty() => errors.add("stock", "stock is required"),
-            Err(_) => errors.add("stock", "stock must be a whole number, like 100"),
+            Err(_) if self.stock.trim().is_empty() => errors.add("stock", "Stock is required."),
+            Err(_) => errors.add("stock", "Stock must be a whole number, like 100."),
         };
 
         let price = match parse_price(&self.price) {
             Some(c) if c > MAX_PRICE_CENTS => errors.add(
                 "price",
                 format!(
-                    "the price is at most {}",
+                    "Price is at most {}.",
                     flashsale_sitegen::format_price(MAX_PRICE_CENTS)
                 ),
             ),
             Some(c) => Some(c),
-            None if self.price.trim().is_empty() => errors.add("price", "the price is required"),
+            None if self.price.trim().is_empty() => errors.add("price", "Price is required."),
             None => errors.add(
                 "price",
-                "the price must be an amount like 19.99 (at most two decimals, not negative)",
+                "Price must be an amount like 19.99 (at most two decimals, not negative).",
             ),
         };
 
         let image = self.image.trim();
         if image.chars().count() > MAX_IMAGE {
-            errors.push(
-                "image",
-                format!("the image URL is at most {MAX_IMAGE} characters"),
-            );
+            errors.push("image", format!("Image is at most {MAX_IMAGE} characters."));
         } else if !image.is_empty() && !is_image_url(image) {
             errors.push(
                 "image",
-                "the image must be a site path like /static/img/phone.svg or an http(s):// URL",
+                "Image must be a site path like /static/img/phone.svg or an http(s):// URL.",
             );
         }
 
@@ -116,15 +129,15 @@ impl ProductForm {
         if description.chars().count() > MAX_DESCRIPTION {
             errors.push(
                 "description",
-                format!("the description is at most {MAX_DESCRIPTION} characters"),
+                format!("Description is at most {MAX_DESCRIPTION} characters."),
             );
         }
 
-        let sale_start = parse_time(&self.sale_start, "saleStart", &mut errors);
-        let sale_end = parse_time(&self.sale_end, "saleEnd", &mut errors);
+        let sale_start = parse_time(&self.sale_start, "saleStart", times, &mut errors);
+        let sale_end = parse_time(&self.sale_end, "saleEnd", times, &mut errors);
         if let (Some(Some(start)), Some(Some(end))) = (sale_start, sale_end) {
             if end <= start {
-                errors.push("saleEnd", "the sale must end after it starts");
+                errors.push("saleEnd", "Sale ends must be after Sale starts.");
             }
         }
 
@@ -134,7 +147,7 @@ impl ProductForm {
         ) {
             errors.push(
                 "queue",
-                "queue is on (\"on\", \"true\") or off (absent, \"false\")",
+                "Waiting room is on (\"on\", \"true\") or off (absent, \"false\").",
             );
         }
         let rate_text = self.admit_per_second.trim();
@@ -142,12 +155,12 @@ impl ProductForm {
             _ if rate_text.is_empty() => Some(default_rate),
             Ok(n) if n > MAX_ADMIT_PER_SECOND => errors.add(
                 "admitPerSecond",
-                format!("admitPerSecond is at most {MAX_ADMIT_PER_SECOND}"),
+                format!("Admitted per second is at most {MAX_ADMIT_PER_SECOND}."),
             ),
             Ok(n) => Some(n),
             Err(_) => errors.add(
                 "admitPerSecond",
-                "admitPerSecond must be a whole number of shoppers a second, like 100 (0 pauses the line)",
+                "Admitted per second must be a whole number of shoppers, like 100 (0 pauses the line).",
             ),
         };
 
@@ -171,6 +184,30 @@ impl ProductForm {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// How sale times are written: the API's RFC 3339, or the form's `datetime-local` value in
+/// the shop's time zone (RFC 3339 is taken there too).
+#[derive(Debug, Clone, Copy)]
+pub enum Times {
+    Rfc3339,
+    Local(Tz),
+}
+
+/// The label the form shows for a field, for messages and the list of errors.
+pub fn label(field: &str) -> &'static str {
+    match field {
+        "name" => "Name",
+        "stock" => "Stock",
+        "price" => "Price",
+        "image" => "Image",
+        "description" => "Description",
+        "saleStart" => "Sale starts",
+        "saleEnd" => "Sale ends",
+        "queue" => "Waiting room",
+        "admitPerSecond" => "Admitted per second",
+        _ => "This field",
     }
 }
 
@@ -332,17 +369,33 @@ pub fn parse_price(text: &str) -> Option<i64> {
 }
 
 /// Empty: no time (`Some(None)`); valid: `Some(Some(unix))`; invalid: recorded, `None`.
-fn parse_time(text: &str, field: &'static str, errors: &mut FieldErrors) -> Option<Option<i64>> {
+fn parse_time(
+    text: &str,
+    field: &'static str,
+    times: Times,
+    errors: &mut FieldErrors,
+) -> Option<Option<i64>> {
     let text = text.trim();
     if text.is_empty() {
         return Some(None);
     }
-    match OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(t) => Some(Some(t.unix_timestamp())),
-        Err(_) => errors.add(
+    let label = label(field);
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(Some(t.unix_timestamp()));
+    }
+    match times {
+        Times::Rfc3339 => errors.add(
             field,
-            format!("{field} must be an RFC 3339 time like 2030-12-01T10:00:00Z, or empty"),
+            format!("{label} must be an RFC 3339 time like 2030-12-01T10:00:00Z, or empty."),
         ),
+        Times::Local(zone) => match local_time::from_input(zone, text) {
+            Ok(unix) => Some(Some(unix)),
+            Err(local_time::LocalTimeError::Malformed) => errors.add(
+                field,
+                format!("{label} must be a date and a time (pick them in the calendar), or empty."),
+            ),
+            Err(skipped) => errors.add(field, format!("{label}: {text} {skipped}.")),
+        },
     }
 }
 
@@ -392,7 +445,7 @@ mod tests {
 
     #[test]
     fn the_waiting_room_fields_are_checked() {
-        let p = form().validate_with(40).expect("valid");
+        let p = form().validate_with(40, Times::Rfc3339).expect("valid");
         assert!(!p.queue, "an unticked box is off");
         assert_eq!(p.admit_per_second, 40, "empty takes the shop's default");
         for ticked in ["on", "true"] {
@@ -451,10 +504,10 @@ mod tests {
         }
         assert_eq!(
             errors.get("saleEnd"),
-            Some("the sale must end after it starts")
+            Some("Sale ends must be after Sale starts.")
         );
         let empty = ProductForm::default().validate().expect_err("empty");
-        assert_eq!(empty.get("name"), Some("the name is required"));
+        assert_eq!(empty.get("name"), Some("Name is required."));
         let bad_time = ProductForm {
             sale_start: "tomorrow".into(),
             ..form()
@@ -464,6 +517,51 @@ mod tests {
             .expect_err("bad time")
             .get("saleStart")
             .is_some());
+    }
+
+    #[test]
+    fn messages_name_the_field_by_its_label_never_its_id() {
+        let bad = ProductForm {
+            stock: "-2".into(),
+            sale_start: "next week".into(),
+            admit_per_second: "lots".into(),
+            ..form()
+        };
+        let errors = bad
+            .validate_with(100, Times::Local(chrono_tz::Europe::Paris))
+            .expect_err("invalid");
+        assert_eq!(errors.get("stock"), Some("Stock cannot be negative."));
+        for (field, text) in &errors.0 {
+            assert!(text.starts_with(label(field)), "{field}: {text}");
+            assert!(!text.contains(field), "{field}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_form_takes_times_in_the_shops_zone_the_api_rfc3339_only() {
+        let typed = ProductForm {
+            sale_start: "2030-07-01T10:00".into(),
+            ..form()
+        };
+        let paris = typed
+            .validate_with(100, Times::Local(chrono_tz::Europe::Paris))
+            .expect("a datetime-local value");
+        assert_eq!(
+            paris.sale_start.map(rfc3339).as_deref(),
+            Some("2030-07-01T08:00:00Z")
+        );
+        let errors = typed.validate().expect_err("the API wants RFC 3339");
+        assert!(errors.get("saleStart").is_some(), "{errors}");
+        let skipped = ProductForm {
+            sale_start: "2030-03-31T02:30".into(),
+            ..form()
+        }
+        .validate_with(100, Times::Local(chrono_tz::Europe::Paris))
+        .expect_err("a time the clocks skip");
+        assert_eq!(
+            skipped.get("saleStart"),
+            Some("Sale starts: 2030-03-31T02:30 does not exist in Europe/Paris: the clocks go forward then.")
+        );
     }
 
     #[test]

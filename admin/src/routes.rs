@@ -62,6 +62,15 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/products/new", Session, get(pages::products::new_form)),
     route!(GET "/products/{id}/edit", Session, get(pages::products::edit_form)),
     route!(POST "/products/{id}", Session, post(pages::products::update)),
+    // Images are bigger than forms: this route alone reads up to `images::BODY_LIMIT`.
+    Route {
+        method: Method::POST,
+        path: pages::images::PATH,
+        access: Access::Session,
+        handler: || {
+            post(pages::images::upload).layer(DefaultBodyLimit::max(pages::images::BODY_LIMIT))
+        },
+    },
     route!(GET "/products/{id}/delete", Session, get(pages::products::confirm_delete)),
     route!(POST "/products/{id}/delete", Session, post(pages::products::delete)),
     route!(GET "/orders", Session, get(pages::orders::list)),
@@ -82,7 +91,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Request bodies above this are refused (413) before they are read.
+/// Request bodies above this are refused (413) before they are read (an image upload may
+/// be bigger: see `pages::images`).
 pub const BODY_LIMIT: usize = guard::FORM_LIMIT;
 /// Requests handled at once; more wait their turn, so a burst cannot exhaust the database
 /// pool or memory (the password hash has its own, smaller bound).
@@ -121,7 +131,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// connection, never one of the [`MAX_IN_FLIGHT`] places.
 async fn body_arrived(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+    let limit = if parts.uri.path() == pages::images::PATH {
+        pages::images::BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await

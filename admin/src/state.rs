@@ -34,6 +34,10 @@ pub struct AdminParts {
     pub room: Arc<dyn WaitingRoom>,
     /// `admitPerSecond` of a product saved without one (`queue_admit_per_second`).
     pub default_admit_per_second: u32,
+    /// The shop's time zone (`time_zone`): pages show and take times in it.
+    pub time_zone: chrono_tz::Tz,
+    /// ISO 4217 code prices are kept in (`currency`): pages, revenue and the CSV name it.
+    pub currency: String,
     /// Where and how republishing renders the site.
     pub site: SiteOptions,
     pub credentials: Credentials,
@@ -50,6 +54,8 @@ pub struct Inner {
     pub stock: Arc<dyn StockStore>,
     pub room: Arc<dyn WaitingRoom>,
     pub default_admit_per_second: u32,
+    pub time_zone: chrono_tz::Tz,
+    pub currency: String,
     pub site: SiteOptions,
     pub credentials: Credentials,
     pub after_publish: Option<AfterPublish>,
@@ -72,6 +78,8 @@ impl AdminState {
             stock: parts.stock,
             room: parts.room,
             default_admit_per_second: parts.default_admit_per_second,
+            time_zone: parts.time_zone,
+            currency: parts.currency,
             site: parts.site,
             credentials: parts.credentials,
             after_publish: parts.after_publish,
@@ -81,6 +89,13 @@ impl AdminState {
             last_publish: Mutex::new(None),
             open_site: Arc::default(),
         })))
+    }
+}
+
+impl Inner {
+    /// `cents` in the shop's currency: "$1,299.00".
+    pub fn money(&self, cents: i64) -> String {
+        flashsale_core::money::format_money(cents, &self.currency)
     }
 }
 

@@ -38,6 +38,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/dashboard.js"),
     ),
     (
+        "product-form.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/product-form.js"),
+    ),
+    (
         "room-control.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/room-control.js"),
@@ -75,5 +80,29 @@ mod tests {
     #[test]
     fn every_page_compiles() {
         Templates::load().expect("templates compile");
+    }
+
+    /// Regression: a field's message read outside an `if` failed the page for every other field.
+    #[test]
+    fn the_product_form_renders_with_a_mistake_in_one_field() {
+        let t = Templates::load().expect("load");
+        let mut ctx = tera::Context::new();
+        ctx.insert("shop_name", "x");
+        ctx.insert("nav", "products");
+        ctx.insert("csrf", "c");
+        ctx.insert("user", "u");
+        ctx.insert("flash", "");
+        ctx.insert("id", &Option::<i64>::None);
+        ctx.insert("form", &crate::product_input::ProductForm::default());
+        ctx.insert("errors", &serde_json::json!({"name": "Name is required."}));
+        ctx.insert(
+            "problems",
+            &serde_json::json!([{"field": "name", "message": "Name is required."}]),
+        );
+        ctx.insert("time_zone", "UTC");
+        ctx.insert("currency", "USD");
+        let page = t.render("product_form.html", &ctx).expect("renders").0;
+        assert!(page.contains(r#"aria-invalid="true" aria-describedby="error-name""#));
+        assert!(page.contains(r##"<a href="#name">Name is required.</a>"##));
     }
 }

@@ -240,8 +240,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOut
     if !queued {
         return BuyOutcome::Unavailable;
     }
-    shop.pending
-        .insert(order.order_id.clone(), user_id, product_id);
+    shop.pending.insert(&order);
     BuyOutcome::Queued {
         order_id: order.order_id,
     }

@@ -5,6 +5,7 @@
 //! - [`static_files`]: serves `dist/` from memory, and nothing outside it.
 //! - `site_snapshot`: loads each publish of `dist/` whole, checked against its manifest.
 //! - [`accounts`]: register, log in (the `uid` + `sign` cookies), log out.
+//! - [`form_page`]: a refused account form answered with the shop's own page and the error.
 //! - [`password`]: slow password hashing, bounded and off the async threads.
 //! - [`sessions`]: this node's cache of revoked sessions (logout, password change).
 //! - [`verified`]: `sign` tokens already verified, so a click skips the cryptography.
@@ -25,6 +26,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod cooldown;
 pub mod error;
+pub mod form_page;
 pub mod metrics;
 pub mod orders;
 pub mod password;

@@ -94,6 +94,21 @@ impl Gateway {
                 }
                 Err(refused) => refused,
             },
+            "/orders" if read_only => match self.shopper(session) {
+                Ok(token) => {
+                    let uid = token.uid;
+                    // The owner node accepted this shopper's orders: only it knows the queued.
+                    if let Err(elsewhere) = self.decided_here(session, uid, "/orders") {
+                        if let Route::Forward(_) = elsewhere {
+                            self.shop.metrics.forwarded();
+                        }
+                        return elsewhere;
+                    }
+                    let after = query_param(&query, "after");
+                    orders::list_orders(&self.shop, uid, after.as_deref()).await
+                }
+                Err(refused) => refused,
+            },
             p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
             _ if read_only => {
                 let headers = &session.req_header().headers;

@@ -55,7 +55,8 @@ impl Reply {
     /// A short page for a browser that posted a form.
     pub fn page(status: u16, title: &str, message: &str, back: &str) -> Self {
         let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
              <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main class=\"notice\">\
              <h1>{t}</h1><p>{m}</p><p><a href=\"{b}\">Back</a></p></main></body></html>",
             t = flashsale_core::html::escape(title),

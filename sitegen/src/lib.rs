@@ -10,6 +10,7 @@
 //! - `site`: [`Site`] and [`render_site`]: what changed since the manifest, rendered in
 //!   parallel, published in an order that never links to a missing file; cut along its own
 //!   pipeline (`plan`, `render`, `run`, and `ledger`, its copy of the manifest);
+//! - `uploads`: the admin's uploaded images, published beside the theme's;
 //! - `compress`: the `.gz` and `.br` twins of every text file;
 //! - `publish`: bytes -> files, each swapped in with a rename, one publish at a time;
 //! - `progress`: the terminal progress bar;
@@ -24,8 +25,10 @@ mod progress;
 mod publish;
 mod site;
 mod theme;
+mod uploads;
 mod view;
 
 pub use error::SitegenError;
 pub use site::{render_site, RenderSummary, Site, SiteOptions, PAGE_SIZE};
+pub use uploads::UPLOADS;
 pub use view::format_price;

@@ -2,6 +2,7 @@
 //! `templates/` with the context built here.
 
 pub mod dashboard;
+pub mod images;
 pub mod login;
 pub mod orders;
 pub mod products;

@@ -3,6 +3,7 @@
 
 use super::context;
 use crate::csv;
+use crate::local_time::{self, HumanTime};
 use crate::session::Session;
 use crate::{AdminState, AppError};
 use axum::extract::{Query, State};
@@ -10,7 +11,9 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use flashsale_core::db::{OrderFilter, OrderRow};
+use flashsale_core::domain::now_unix_ms;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -46,6 +49,9 @@ impl OrdersQuery {
 pub struct OrderView {
     pub order_id: String,
     pub created_at: String,
+    /// For pages; the API sends `createdAt`.
+    #[serde(skip)]
+    pub created_ms: i64,
     pub user_id: i64,
     pub user_name: Option<String>,
     pub nick_name: Option<String>,
@@ -54,11 +60,33 @@ pub struct OrderView {
     pub status: &'static str,
 }
 
+/// A line of the orders page: the order and when it was accepted, as the admin reads it.
+#[derive(Serialize)]
+struct OrderLine {
+    #[serde(flatten)]
+    order: OrderView,
+    accepted: HumanTime,
+    /// The product's price now (`None`: the product was deleted).
+    price: Option<String>,
+}
+
+/// Each product's price in cents, by id: orders are shown at their product's price.
+async fn prices(state: &AdminState) -> Result<HashMap<i64, i64>, AppError> {
+    Ok(state
+        .db
+        .list_products()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.price_cents))
+        .collect())
+}
+
 impl From<&OrderRow> for OrderView {
     fn from(o: &OrderRow) -> Self {
         OrderView {
             order_id: o.order_id.clone(),
             created_at: accepted_at(o.created_at),
+            created_ms: o.created_at,
             user_id: o.user_id,
             user_name: o.user_name.clone(),
             nick_name: o.nick_name.clone(),
@@ -126,9 +154,31 @@ pub async fn list(
         .filter(|p| *p >= 1)
         .unwrap_or(1);
     let (orders, total) = page_of(&state, &filter, page).await?;
+    let now_ms = now_unix_ms();
+    let prices = prices(&state).await?;
+    let rows: Vec<OrderLine> = orders
+        .into_iter()
+        .map(|order| OrderLine {
+            accepted: local_time::human(state.time_zone, order.created_ms, now_ms),
+            price: prices.get(&order.product_id).map(|&c| state.money(c)),
+            order,
+        })
+        .collect();
+    // Confirmed orders of the whole shop at their product's current price.
+    let revenue: i64 = state
+        .db
+        .order_stats(now_ms)
+        .await?
+        .iter()
+        .map(|s| {
+            s.confirmed
+                .saturating_mul(prices.get(&s.product_id).copied().unwrap_or(0))
+        })
+        .fold(0, i64::saturating_add);
     let pages = pages(total);
     let mut ctx = context(&state, Some(&session), "orders");
-    ctx.insert("orders", &orders);
+    ctx.insert("orders", &rows);
+    ctx.insert("revenue", &state.money(revenue));
     ctx.insert("total", &total);
     ctx.insert("page", &page);
     ctx.insert("pages", &pages);
@@ -147,12 +197,19 @@ pub async fn csv(
     Query(query): Query<OrdersQuery>,
 ) -> Result<Response, AppError> {
     let filter = query.filter();
+    let prices = prices(&state).await?;
     let mut out = String::from(csv::HEADER);
     let mut offset = 0;
     loop {
         let rows = state.db.list_orders(&filter, EXPORT_CHUNK, offset).await?;
         for o in &rows {
-            out.push_str(&csv::line(o, &accepted_at(o.created_at)));
+            let price = prices.get(&o.product_id).copied();
+            out.push_str(&csv::line(
+                o,
+                &accepted_at(o.created_at),
+                price,
+                &state.currency,
+            ));
         }
         if (rows.len() as i64) < EXPORT_CHUNK {
             break;

@@ -3,14 +3,17 @@
 
 use super::{context, product_id};
 use crate::catalog;
-use crate::product_input::{FieldErrors, ProductForm, ProductJson};
+use crate::local_time;
+use crate::local_time::HumanTime;
+use crate::product_input::{FieldErrors, ProductForm, ProductJson, Times};
 use crate::session::Session;
 use crate::{AdminState, AppError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use serde::Deserialize;
+use flashsale_core::domain::now_unix_ms;
+use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
 pub struct Done {
@@ -40,17 +43,43 @@ pub async fn list(
     Extension(session): Extension<Session>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, AppError> {
-    let products: Vec<ProductJson> = state
+    let now_ms = now_unix_ms();
+    let zone = state.time_zone;
+    let when = |t: Option<i64>| t.map(|t| local_time::human(zone, t.saturating_mul(1000), now_ms));
+    let products: Vec<ProductRow> = state
         .db
         .list_products()
         .await?
         .iter()
-        .map(ProductJson::from)
+        .map(|p| ProductRow {
+            price_text: state.money(p.price_cents),
+            product: ProductJson::from(p),
+            starts: when(p.sale_start),
+            ends: when(p.sale_end),
+        })
         .collect();
     let mut ctx = context(&state, Some(&session), "products");
     ctx.insert("products", &products);
     ctx.insert("flash", &done.message());
     state.templates.render("products.html", &ctx)
+}
+
+/// A row of the products list: the product and its sale window as the admin reads it.
+#[derive(Serialize)]
+struct ProductRow {
+    #[serde(flatten)]
+    product: ProductJson,
+    /// "$19.99"
+    price_text: String,
+    starts: Option<HumanTime>,
+    ends: Option<HumanTime>,
+}
+
+/// A problem with the form, for the list at its top.
+#[derive(Serialize)]
+struct Problem {
+    field: &'static str,
+    message: String,
 }
 
 fn form_page(
@@ -64,6 +93,17 @@ fn form_page(
     ctx.insert("id", &id);
     ctx.insert("form", form);
     ctx.insert("errors", &errors.as_json());
+    let problems: Vec<Problem> = errors
+        .0
+        .iter()
+        .map(|(field, message)| Problem {
+            field,
+            message: message.clone(),
+        })
+        .collect();
+    ctx.insert("problems", &problems);
+    ctx.insert("time_zone", state.time_zone.name());
+    ctx.insert("currency", &state.currency);
     state.templates.render("product_form.html", &ctx)
 }
 
@@ -84,7 +124,10 @@ pub async fn create(
     Extension(session): Extension<Session>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, AppError> {
-    match form.validate_with(state.default_admit_per_second) {
+    match form.validate_with(
+        state.default_admit_per_second,
+        Times::Local(state.time_zone),
+    ) {
         Ok(new) => {
             let product = catalog::create(&state, &new).await?;
             Ok(Redirect::to(&format!("/products?done=added&id={}", product.id)).into_response())
@@ -112,7 +155,7 @@ pub async fn edit_form(
         &state,
         &session,
         Some(id),
-        &ProductForm::from_product(&product),
+        &ProductForm::from_product(&product, state.time_zone),
         &FieldErrors::default(),
     )
 }
@@ -124,7 +167,10 @@ pub async fn update(
     Form(form): Form<ProductForm>,
 ) -> Result<Response, AppError> {
     let id = product_id(&id)?;
-    match form.validate_with(state.default_admit_per_second) {
+    match form.validate_with(
+        state.default_admit_per_second,
+        Times::Local(state.time_zone),
+    ) {
         Ok(new) => {
             catalog::update(&state, id, &new).await?;
             Ok(Redirect::to(&format!("/products?done=saved&id={id}")).into_response())

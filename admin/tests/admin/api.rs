@@ -65,8 +65,8 @@ async fn bad_requests_get_clear_json_errors() {
     let answer = admin.api("POST", "/api/products", Some(bad)).await;
     assert_eq!(answer.status, 422);
     let body = answer.json();
-    assert_eq!(body["fields"]["stock"], "stock cannot be negative");
-    assert_eq!(body["fields"]["name"], "the name is required");
+    assert_eq!(body["fields"]["stock"], "Stock cannot be negative.");
+    assert_eq!(body["fields"]["name"], "Name is required.");
 
     let mut typo = phone();
     typo["salesEnd"] = json!("2030-01-01T00:00:00Z");

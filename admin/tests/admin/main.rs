@@ -11,4 +11,6 @@ mod queue;
 mod room_pages;
 mod routes;
 mod slow_clients;
+// Image uploads: checked by content and size, published by the next republish.
+mod uploads;
 mod util;

@@ -89,7 +89,12 @@ async fn the_csv_export_defuses_formulas() {
     let lines: Vec<&str> = csv.body.split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,status"
+        "order_id,accepted_at,user_id,user_name,nick_name,product_id,product_name,price,currency,status"
+    );
+    assert!(
+        lines[1].contains(",19.99,USD,"),
+        "the price, as a plain amount, and its currency: {}",
+        lines[1]
     );
     assert_eq!(
         lines.len(),
@@ -170,7 +175,14 @@ async fn the_dashboard_counts_each_product() {
     let s = admin.login().await;
     // Loaded into the store by hand, as the gateway does at start.
     admin.stock.load(id, 10, &[]).await.expect("load");
-    admin.stock.reserve(id, 7, "o7").await.expect("reserve");
+    // Three shoppers hold a unit; the worker has recorded two of their orders so far.
+    for shopper in [7, 8, 9] {
+        admin
+            .stock
+            .reserve(id, shopper, &format!("o{shopper}"))
+            .await
+            .expect("reserve");
+    }
     let now = flashsale_core::domain::now_unix_ms();
     admin
         .record(&[(7, id, now - 5_000), (8, id, now - 600_000)])
@@ -182,14 +194,30 @@ async fn the_dashboard_counts_each_product() {
     let p = &stats["products"][0];
     assert_eq!(p["name"], "Pocket Phone");
     assert_eq!(p["stock"], 8, "two orders took two units in the database");
-    assert_eq!(p["remaining"], 9);
-    assert_eq!(p["reserved"], 1);
+    assert_eq!(p["remaining"], 7, "left to sell");
+    assert_eq!(p["reservedNow"], 1, "shopper 9's order is on its way");
     assert_eq!(p["confirmed"], 2);
+    assert_eq!(p["revenue"], "$39.98", "two confirmed at $19.99");
+    assert_eq!(stats["revenue"], "$39.98");
     assert_eq!(p["lastMinute"], 1);
     assert_eq!(stats["lastMinute"], 1);
-    assert_eq!(stats["chart"].as_array().expect("bars").len(), 30);
+    assert_eq!(stats["chart"]["bars"].as_array().expect("bars").len(), 30);
     assert_eq!(stats["chartPeak"], 1);
     let page = admin.get("/", &s.cookie).await;
-    assert!(page.body.contains("<svg id=\"chart\""));
+    assert!(page.body.contains("<g id=\"chart\""));
+    assert!(page.body.contains(">Left to sell</th>"));
+    assert!(page.body.contains(">Reserved now</th>"));
+    assert!(!page.body.contains("(database)") && !page.body.contains("(store)"));
     assert!(page.body.contains("/static/dashboard.js"));
+    assert!(page
+        .body
+        .contains(r#"<strong id="revenue">$39.98</strong>"#));
+    let orders = admin.get("/orders", &s.cookie).await;
+    assert!(
+        orders.body.contains(r#"<td class="num">$19.99</td>"#),
+        "each order's price"
+    );
+    assert!(orders
+        .body
+        .contains(r#"<strong id="orders-revenue">$39.98</strong>"#));
 }

@@ -27,9 +27,9 @@ async fn a_form_with_mistakes_comes_back_with_a_message_per_field() {
     let answer = admin.post_form("/products", &s.cookie, &form).await;
     assert_eq!(answer.status, 422, "{}", answer.body);
     for message in [
-        "the name is required",
-        "stock cannot be negative",
-        "the sale must end after it starts",
+        "Name is required.",
+        "Stock cannot be negative.",
+        "Sale ends must be after Sale starts.",
     ] {
         assert!(answer.body.contains(message), "{message} missing");
     }

@@ -27,6 +27,8 @@ async fn serve() -> (
         stock: Arc::new(MemoryStock::new()),
         room: Arc::new(flashsale_core::waiting_room::MemoryRoom::new()),
         default_admit_per_second: 100,
+        time_zone: chrono_tz::UTC,
+        currency: "USD".into(),
         site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
         credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
         after_publish: None,

@@ -110,7 +110,12 @@ impl Admin {
             stock: stock.clone(),
             room: room.clone(),
             default_admit_per_second: 100,
-            site: SiteOptions::new(dir.path().join("dist"), 10, "Test Shop"),
+            time_zone: chrono_tz::UTC,
+            currency: "USD".into(),
+            site: SiteOptions {
+                uploads: Some(dir.path().join("uploads")),
+                ..SiteOptions::new(dir.path().join("dist"), 10, "Test Shop")
+            },
             credentials: Credentials::new(USER, PASSWORD, TOKEN).expect("credentials"),
             after_publish: None,
         })
@@ -143,6 +148,20 @@ impl Admin {
             Request::get(path)
                 .header(header::COOKIE, cookie)
                 .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A file sent as the product form's script sends it.
+    pub async fn upload(&self, s: &Session, csrf: &str, name: &str, bytes: Vec<u8>) -> Answer {
+        self.send(
+            Request::post("/products/image")
+                .header(header::COOKIE, &s.cookie)
+                .header("x-csrf-token", csrf)
+                .header("x-file-name", name)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Body::from(bytes))
                 .expect("request"),
         )
         .await

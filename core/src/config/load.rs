@@ -110,6 +110,7 @@ impl Config {
                     .into(),
             );
         }
+        self.shop_time_zone()?;
         if let Some(token) = &self.admin_token {
             if token.trim().is_empty() {
                 return invalid(

@@ -130,6 +130,9 @@ pub struct Config {
     pub queue_pow_difficulty: u8,
     /// Leading zero bits of the proof of work a registration needs; 0 turns it off.
     pub register_pow_difficulty: u8,
+    /// The shop's time zone (an IANA name such as `Europe/Paris`): the admin shows and takes
+    /// times in it; everything is stored and sent as UTC.
+    pub time_zone: String,
 }
 
 impl Default for Config {
@@ -176,6 +179,7 @@ impl Default for Config {
             queue_pass_secs: 300,
             queue_pow_difficulty: 18,
             register_pow_difficulty: 0,
+            time_zone: "UTC".into(),
         }
     }
 }
@@ -187,6 +191,17 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.gateway_listen),
         }
+    }
+
+    /// [`Self::time_zone`] parsed; an unknown name is an error saying what a good one is.
+    pub fn shop_time_zone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.time_zone.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "time_zone must be an IANA time zone name such as UTC, Europe/Paris or \
+                 America/New_York, got {:?}",
+                self.time_zone
+            ))
+        })
     }
 }
 
@@ -221,6 +236,7 @@ impl std::fmt::Debug for Config {
             .field("gateway_threads", &self.gateway_threads)
             .field("shop_name", &self.shop_name)
             .field("currency", &self.currency)
+            .field("time_zone", &self.time_zone)
             .field("site_url", &self.site_url)
             .field(
                 "cookie_secret_previous",

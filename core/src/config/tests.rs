@@ -26,6 +26,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.queue_pass_secs, 300);
     assert_eq!(c.register_pow_difficulty, 0);
     assert_eq!(c.currency, "USD");
+    assert_eq!(c.shop_time_zone().expect("UTC"), chrono_tz::UTC);
     assert_eq!(c.ring_members(), vec!["127.0.0.1:8080".to_string()]);
 }
 
@@ -74,6 +75,12 @@ fn typos_and_bad_values_are_errors() {
     assert_eq!(c.admin_user, "boss");
     assert_eq!(c.admin_password.as_deref(), Some("12345678"));
 
+    let err = Config::load_from(None, env_with(&[("TIME_ZONE", "Mars/Olympus")]))
+        .expect_err("an unknown time zone");
+    assert!(err.to_string().contains("time_zone"), "{err}");
+    let c = Config::load_from(None, env_with(&[("TIME_ZONE", "Europe/Paris")]))
+        .expect("a known time zone");
+    assert_eq!(c.shop_time_zone().expect("valid"), chrono_tz::Europe::Paris);
     let c = Config::load_from(None, env_with(&[("CURRENCY", "EUR")])).expect("a currency");
     assert_eq!(c.currency, "EUR");
     for bad in ["eur", "EURO", "€"] {

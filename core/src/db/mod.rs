@@ -9,7 +9,8 @@
 //! (the README says what that costs and what it does not cover).
 //!
 //! One file per part of the schema: `users` (shoppers), `products`, `orders` (recording the
-//! worker's batches), `reports` (the back-office's views of orders), `outbox` (the embedded
+//! worker's batches), `reports` (the back-office's views of orders), `shopper_orders` (a shopper's own, for
+//! `GET /orders`), `outbox` (the embedded
 //! queue), `admin_sessions`, and `files` (the SQLite file and its backups).
 
 mod admin_sessions;
@@ -18,6 +19,7 @@ mod orders;
 mod outbox;
 mod products;
 mod reports;
+mod shopper_orders;
 mod users;
 
 pub use admin_sessions::StoredSession;
@@ -25,6 +27,7 @@ pub use files::sqlite_file;
 pub use orders::Recorded;
 pub use outbox::{OutboxCounts, StockBooks};
 pub use reports::{OrderFilter, OrderRow, ProductOrderStats};
+pub use shopper_orders::{OrderCursor, ShopperOrder};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

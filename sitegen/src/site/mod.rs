@@ -58,6 +58,8 @@ pub struct SiteOptions {
     pub queue_prequeue_secs: u64,
     /// Shown in every page's title and navigation bar.
     pub shop_name: String,
+    /// ISO 4217 code prices are written in ("$199.00", "¥199").
+    pub currency: String,
     /// The public address of the shop (`https://shop.example`), for the sitemap.
     pub site_url: String,
     /// A theme directory to use instead of the built-in `site-templates/`.
@@ -68,6 +70,9 @@ pub struct SiteOptions {
     pub full: bool,
     /// Write `.gz` and `.br` twins of text files (off when a CDN compresses anyway).
     pub compress: bool,
+    /// The admin's uploaded images, published under `static/img/uploads/` (see `uploads`);
+    /// none when unset.
+    pub uploads: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -77,11 +82,13 @@ impl SiteOptions {
             cooldown_secs,
             queue_prequeue_secs: DEFAULT_PREQUEUE_SECS,
             shop_name: shop_name.into(),
+            currency: "USD".to_owned(),
             site_url: String::new(),
             templates: None,
             progress: false,
             full: false,
             compress: true,
+            uploads: None,
         }
     }
 }
@@ -143,6 +150,8 @@ impl Site {
         base.update(opts.shop_name.as_bytes());
         base.update(&[0]);
         base.update(opts.site_url.as_bytes());
+        base.update(&[0]);
+        base.update(opts.currency.as_bytes());
         base.update(&opts.cooldown_secs.to_le_bytes());
         base.update(&opts.queue_prequeue_secs.to_le_bytes());
         base.update(&[u8::from(opts.compress)]);
@@ -190,6 +199,7 @@ impl Site {
         self.catalogue = Some(items.into_iter().collect());
 
         let mut jobs = self.asset_jobs();
+        jobs.extend(self.upload_jobs()?);
         jobs.extend(self.product_jobs(None));
         jobs.extend(self.catalogue_jobs());
         jobs.extend(FIXED_PAGES.iter().map(|&template| Job {
@@ -228,7 +238,9 @@ impl Site {
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         catalogue.extend(items);
-        let mut jobs = self.product_jobs(Some(&ids));
+        // An edit may name an image uploaded since: uploads go out with it.
+        let mut jobs = self.upload_jobs()?;
+        jobs.extend(self.product_jobs(Some(&ids)));
         if edits_only {
             jobs.extend(self.catalogue_jobs_listing(&ids));
             return self.run(jobs, Scope::Edits, started);
@@ -240,9 +252,7 @@ impl Site {
     }
 
     fn item(&self, product: &Product) -> Result<Item, SitegenError> {
-        let view = ProductView::new(product, self.opts.queue_prequeue_secs, |url| {
-            self.theme.hashed_url(url)
-        })?;
+        let view = ProductView::new(product, &self.opts, |url| self.theme.hashed_url(url))?;
         let json = serde_json::to_vec(&view).map_err(|e| SitegenError::Template {
             name: product_page(product.id),
             message: e.to_string(),

@@ -2,13 +2,16 @@
 //! which outputs it is responsible for removing.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use flashsale_core::site_manifest as manifest;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::{Item, Site, PAGE_SIZE, SITEMAP_URLS};
 use crate::theme::SITEMAP;
+use crate::uploads;
 use crate::view::{catalogue_page, product_page};
+use crate::SitegenError;
 
 /// One output a publish may write.
 pub(super) struct Job {
@@ -18,18 +21,33 @@ pub(super) struct Job {
 }
 
 pub(super) enum What {
-    Asset { index: usize },
-    Product { id: i64 },
-    Catalogue { page: usize, total: usize },
-    Fixed { template: &'static str },
-    Sitemap { part: Option<usize> },
+    Asset {
+        index: usize,
+    },
+    /// An image the admin uploaded (see `uploads`), read when it is published.
+    Upload {
+        source: PathBuf,
+    },
+    Product {
+        id: i64,
+    },
+    Catalogue {
+        page: usize,
+        total: usize,
+    },
+    Fixed {
+        template: &'static str,
+    },
+    Sitemap {
+        part: Option<usize>,
+    },
 }
 
 impl What {
     /// Publish order (see the module doc).
     pub(super) fn phase(&self) -> u8 {
         match self {
-            What::Asset { .. } => 0,
+            What::Asset { .. } | What::Upload { .. } => 0,
             What::Product { .. } => 1,
             What::Catalogue { .. } => 2,
             What::Fixed { .. } => 3,
@@ -62,6 +80,17 @@ impl Site {
             }
         }
         jobs
+    }
+
+    pub(super) fn upload_jobs(&self) -> Result<Vec<Job>, SitegenError> {
+        Ok(uploads::list(self.opts.uploads.as_deref())?
+            .into_iter()
+            .map(|u| Job {
+                path: u.path,
+                input: u.input,
+                what: What::Upload { source: u.source },
+            })
+            .collect())
     }
 
     /// Jobs for the pages of `only` these products, or of all.

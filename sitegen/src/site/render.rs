@@ -41,6 +41,7 @@ impl Site {
             &SiteView {
                 shop_name: self.opts.shop_name.clone(),
                 cooldown_secs: self.opts.cooldown_secs,
+                currency: self.opts.currency.clone(),
                 url: self.opts.site_url.trim_end_matches('/').to_owned(),
             },
         );
@@ -55,6 +56,9 @@ impl Site {
     ) -> Result<Rendered, SitegenError> {
         let bytes = match &job.what {
             What::Asset { index } => self.theme.assets[*index].bytes.clone(),
+            What::Upload { source } => {
+                std::fs::read(source).map_err(SitegenError::io("reading", source))?
+            }
             What::Product { id } => {
                 let mut ctx = base.clone();
                 let item = self
