@@ -8,6 +8,7 @@
 //! - [`form_page`]: a refused account form answered with the shop's own page and the error.
 //! - [`password`]: slow password hashing, bounded and off the async threads.
 //! - [`sessions`]: this node's cache of revoked sessions (logout, password change).
+//! - [`verified`]: `sign` tokens already verified, so a click skips the cryptography.
 //! - [`throttle`]: slows password guessing and mass registration.
 //! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
@@ -39,6 +40,7 @@ pub mod shop;
 mod site_snapshot;
 pub mod static_files;
 pub mod throttle;
+pub mod verified;
 
 pub use error::StartError;
 pub use server::{spawn, GatewayHandle};
