@@ -121,11 +121,11 @@ impl Queue {
     }
 }
 
-/// (orders waiting, orders dead-lettered) on a RabbitMQ queue. Orders a worker holds
-/// unacknowledged are not counted: audit a quiet shop.
+/// (orders waiting, orders dead-lettered) on a RabbitMQ queue, counted in the messages (each
+/// carries a group of orders). Orders a worker holds unacknowledged are not counted: audit a
+/// quiet shop.
 pub async fn queue_counts(url: &str, name: &str) -> anyhow::Result<(u64, u64)> {
-    let depth = flashsale_core::queue::queue_depth(url, name)
+    flashsale_core::queue::queue_orders(url, name)
         .await
-        .with_context(|| format!("could not inspect the queue {name} at {}", redact_url(url)))?;
-    Ok((u64::from(depth.ready), u64::from(depth.dead)))
+        .with_context(|| format!("could not inspect the queue {name} at {}", redact_url(url)))
 }

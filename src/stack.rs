@@ -151,13 +151,18 @@ impl Stack {
             })
             .await?;
             running_shop = Some(shop.clone());
+            // Bound here, so the address answers (connections wait in the backlog) as soon as
+            // this returns: no polling for the listen.
+            let listener =
+                std::net::TcpListener::bind(&config.gateway_listen).with_context(|| {
+                    format!("the gateway cannot listen on {}", config.gateway_listen)
+                })?;
             let gateway = flashsale_gateway::spawn(
                 shop,
-                &config.gateway_listen,
+                listener,
                 config.gateway_threads,
                 config.metrics_listen.as_deref(),
             )?;
-            wait_until_listening(&config.gateway_listen).await?;
             Some(gateway)
         } else {
             None
@@ -165,7 +170,12 @@ impl Stack {
 
         Ok(Stack {
             db,
-            gateway_url: format!("http://{}", config.gateway_listen),
+            gateway_url: format!(
+                "http://{}",
+                gateway
+                    .as_ref()
+                    .map_or(config.gateway_listen.as_str(), |g| g.listen.as_str())
+            ),
             stock,
             room,
             worker_stats,
@@ -295,6 +305,7 @@ pub fn site_options(config: &Config) -> flashsale_sitegen::SiteOptions {
     );
     site.site_url = config.site_url();
     site.queue_prequeue_secs = config.queue_prequeue_secs;
+    site.currency = config.currency.clone();
     // Images uploaded in the admin: kept with the shop's data (dist/ can be rebuilt from
     // scratch), published by every render, the CLI's as the admin's.
     site.uploads = Some(config.data_dir.join("uploads"));
@@ -448,14 +459,4 @@ impl RunningAdmin {
             Err(e) => tracing::error!(error = %e, "the admin server panicked"),
         }
     }
-}
-
-async fn wait_until_listening(addr: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    bail!("the gateway did not start listening on {addr} within 5 s")
 }

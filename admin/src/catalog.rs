@@ -112,24 +112,12 @@ pub struct Published {
     pub live: bool,
 }
 
-/// Renders the catalogue into the site; only changed pages are rewritten. One at a time.
+/// Renders what changed in the catalogue into the site (see [`crate::republish`]). One at a
+/// time.
 /// Answers once the gateway of this process (if any) serves the new pages.
 pub async fn publish(state: &AdminState) -> Result<Published, AppError> {
     let mut last = state.last_publish.lock().await;
-    let products = state.db.list_products().await?;
-    let options = state.site.clone();
-    let open = state.open_site.clone();
-    let summary = tokio::task::spawn_blocking(move || {
-        // A poisoned lock held a render that panicked: start over from the disk.
-        let mut open = open.lock().unwrap_or_else(|poisoned| {
-            let mut guard = poisoned.into_inner();
-            *guard = None;
-            guard
-        });
-        crate::republish::republish(&mut open, &options, products)
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("the render task failed: {e}")))??;
+    let summary = crate::republish::republish(&state.db, &state.open_site, &state.site).await?;
     let live = match &state.after_publish {
         Some(follow) => {
             follow().await;

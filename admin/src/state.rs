@@ -2,7 +2,7 @@
 
 use crate::catalog::Published;
 use crate::credentials::Credentials;
-use crate::republish::OpenSite;
+use crate::republish::SharedSite;
 use crate::session::Sessions;
 use crate::templates::Templates;
 use crate::throttle::Throttle;
@@ -67,7 +67,7 @@ pub struct Inner {
     /// One render at a time, and what the last one did.
     pub last_publish: Mutex<Option<Published>>,
     /// The site kept open between republishes (see `republish`).
-    pub open_site: Arc<std::sync::Mutex<Option<OpenSite>>>,
+    pub open_site: SharedSite,
 }
 
 impl AdminState {

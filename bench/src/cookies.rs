@@ -35,6 +35,22 @@ impl Cookies {
         self.write(n, 1, owner, |line| line)
     }
 
+    /// A file of `n` new shoppers, each also carrying the `owner` cookie naming their owner,
+    /// as a ring's gateway sets it at login: nginx sends their Buys straight there.
+    pub fn fresh_with_owner(&mut self, n: usize) -> anyhow::Result<PathBuf> {
+        let ring = self.ring.clone();
+        self.write(n, 1, None, move |line| {
+            let uid = line
+                .strip_prefix("uid=")
+                .and_then(|rest| rest.split(';').next())
+                .unwrap_or_default();
+            match ring.owner(uid) {
+                Some(owner) => format!("{line}; owner={owner}"),
+                None => line,
+            }
+        })
+    }
+
     /// A file of one new shopper owned by `owner`, on `copies` lines (wrk's threads each take
     /// their own lines, so each needs one).
     pub fn one(&mut self, copies: usize, owner: Option<&str>) -> anyhow::Result<PathBuf> {

@@ -158,7 +158,8 @@ async fn simulate(plan: &DropPlan, room: bool, backends: &Backends) -> anyhow::R
         },
     })
     .await?;
-    let gateway = flashsale_gateway::spawn(shop, &node, 0, None)?;
+    let gateway =
+        flashsale_gateway::spawn(shop, std::net::TcpListener::bind(node.as_str())?, 0, None)?;
     crate::http::wait_until_healthy(&node, 200).await?;
 
     let expires = now_unix() + 3_600;

@@ -89,7 +89,8 @@ impl Embedded {
             cookie_secure: false,
         })
         .await?;
-        let gateway = flashsale_gateway::spawn(shop, &addr, 0, None)?;
+        let gateway =
+            flashsale_gateway::spawn(shop, std::net::TcpListener::bind(addr.as_str())?, 0, None)?;
         crate::http::wait_until_healthy(&addr, 200).await?;
         Ok(Embedded {
             addr,

@@ -1,5 +1,6 @@
-//! A ring of two gateways in this process, on loopback, selling a [`Sale`] through Redis and
-//! RabbitMQ: node A receives the load; a shopper owned by B is forwarded there.
+//! A ring of gateways in this process, on loopback, selling a [`Sale`] through Redis and
+//! RabbitMQ. With two (section 3), node A receives the load and forwards B's shoppers there;
+//! section 10 puts nginx in front of a ring of three, and of one.
 
 use crate::sale::{Sale, AMQP};
 use flashsale_core::queue::AmqpQueue;
@@ -15,9 +16,11 @@ use std::time::Duration;
 pub const COOLDOWN: Duration = Duration::from_secs(10);
 
 pub struct Gateways {
-    /// `host:port` of A, then B.
+    /// `host:port` of A, then B (and any more).
     pub nodes: Vec<String>,
     pub codec: SignCodec,
+    /// Each node's shop, for its metrics.
+    shops: Vec<Arc<Shop>>,
     handles: Vec<GatewayHandle>,
     _dist: tempfile::TempDir,
 }
@@ -26,15 +29,20 @@ impl Gateways {
     /// Starts A and B for `sale` with a per-shopper `cooldown`, each with its own RabbitMQ
     /// publisher, as separate processes would have.
     pub async fn start(sale: &Sale, cooldown: Duration) -> anyhow::Result<Gateways> {
+        Gateways::start_ring(sale, cooldown, 2).await
+    }
+
+    /// A ring of `n` gateways (one is a gateway alone).
+    pub async fn start_ring(sale: &Sale, cooldown: Duration, n: usize) -> anyhow::Result<Gateways> {
         let dist = tempfile::tempdir()?;
         let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
         let cluster_secret = flashsale_core::config::random_secret();
-        let nodes = vec![
-            format!("127.0.0.1:{}", free_port()),
-            format!("127.0.0.1:{}", free_port()),
-        ];
+        let nodes: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
         let stock: Arc<dyn StockStore> = sale.stock.clone();
         let mut handles = Vec::new();
+        let mut shops = Vec::new();
         for node in &nodes {
             let shop = Shop::new(ShopParts {
                 db: sale.db.clone(),
@@ -53,7 +61,13 @@ impl Gateways {
                 room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
             })
             .await?;
-            handles.push(flashsale_gateway::spawn(shop, node, 0, None)?);
+            shops.push(shop.clone());
+            handles.push(flashsale_gateway::spawn(
+                shop,
+                std::net::TcpListener::bind(node.as_str())?,
+                0,
+                None,
+            )?);
         }
         for node in &nodes {
             crate::http::wait_until_healthy(node, 200).await?;
@@ -61,6 +75,7 @@ impl Gateways {
         Ok(Gateways {
             nodes,
             codec,
+            shops,
             handles,
             _dist: dist,
         })
@@ -79,6 +94,24 @@ impl Gateways {
     /// The ring as every node computes it.
     pub fn ring(&self) -> Ring {
         Ring::new(&self.nodes, 20)
+    }
+
+    /// Over all nodes: (Buys answered, Buys forwarded to their owner), from each node's
+    /// Prometheus text as a scrape would read it.
+    pub fn buys_and_forwards(&self) -> (u64, u64) {
+        let (mut answered, mut forwarded) = (0, 0);
+        for shop in &self.shops {
+            let text = shop.metrics.render(&shop.cluster);
+            for line in text.lines() {
+                let value = || line.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok());
+                if line.starts_with("flashsale_buy_requests_total{") {
+                    answered += value().unwrap_or(0);
+                } else if line.starts_with("flashsale_forwarded_requests_total ") {
+                    forwarded += value().unwrap_or(0);
+                }
+            }
+        }
+        (answered, forwarded)
     }
 
     pub async fn shutdown(self) -> anyhow::Result<()> {

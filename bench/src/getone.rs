@@ -21,24 +21,67 @@ use std::time::Duration;
 /// Stock of the product the success runs buy: more than any run can sell.
 const PLENTY: i64 = 1_000_000_000;
 /// Goals from the issue, as ratios to the ceiling.
-const REJECT_GOAL: f64 = 0.8;
-const SUCCESS_GOAL: f64 = 0.3;
+const REJECT_GOAL: f64 = 0.9;
+const SUCCESS_GOAL: f64 = 0.5;
 
 /// One `/getOne` path: what it is, the answer it must get, and its goal.
 struct Path {
     name: &'static str,
-    expect: u16,
+    kind: Kind,
     goal: f64,
     /// What the non-owner row measures.
     through: &'static str,
 }
+
+/// Which answer a path's load gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unauthorized,
+    TooFast,
+    SoldOut,
+    NotOnSale,
+    NotAdmitted,
+    Success,
+}
+
+impl Kind {
+    fn status(self) -> u16 {
+        match self {
+            Kind::Unauthorized => 401,
+            Kind::TooFast => 429,
+            Kind::SoldOut => 410,
+            Kind::NotOnSale | Kind::NotAdmitted => 403,
+            Kind::Success => 202,
+        }
+    }
+}
+
+/// The products of the runs, in the order of [`Sale::open_products`].
+const ON_SALE: usize = 0;
+const SOLD_OUT: usize = 1;
+const NOT_YET: usize = 2;
+const QUEUED: usize = 3;
 
 /// The note of a forwarded row.
 const HOP: &str = "two HTTP hops on one machine";
 
 pub async fn run(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     let dir = tempfile::tempdir()?;
-    let sale = Sale::open(&[PLENTY, 0]).await?;
+    let in_a_day = flashsale_core::domain::now_unix() + 86_400;
+    let sale = Sale::open_products(&[
+        crate::sale::product(PLENTY),
+        crate::sale::product(0),
+        flashsale_core::domain::NewProduct {
+            sale_start: Some(in_a_day),
+            ..crate::sale::product(PLENTY)
+        },
+        // A waiting room no bench shopper joined: each is refused before the cooldown.
+        flashsale_core::domain::NewProduct {
+            queue: true,
+            ..crate::sale::product(PLENTY)
+        },
+    ])
+    .await?;
     // Longer than a run, so the one shopper of too_fast stays too fast throughout (with the
     // default 10 s, a 10 s run would let it through once); a check costs the same either way.
     let cooldown = Duration::from_secs(scale.seconds + 60);
@@ -56,8 +99,9 @@ async fn measure(
     dir: PathBuf,
 ) -> anyhow::Result<Vec<Section>> {
     let (a, b) = (gateways.a().to_string(), gateways.b().to_string());
-    let on_sale = format!("/getOne?productID={}", sale.products[0]);
-    let sold_out = format!("/getOne?productID={}", sale.products[1]);
+    let url = |which: usize| format!("/getOne?productID={}", sale.products[which]);
+    let (on_sale, sold_out) = (url(ON_SALE), url(SOLD_OUT));
+    let (not_yet, queued) = (url(NOT_YET), url(QUEUED));
     let mut cookies = Cookies::new(gateways.codec.clone(), gateways.ring(), &dir);
     let wrk = Wrk::new(&dir, scale.seconds, scale.connections)?;
 
@@ -90,25 +134,37 @@ async fn measure(
     let paths = [
         Path {
             name: "unauthorized (tampered sign cookie)",
-            expect: 401,
+            kind: Kind::Unauthorized,
             goal: REJECT_GOAL,
             through: "answered where it lands: a token that fails names no shopper to forward",
         },
         Path {
             name: "too_fast (one shopper, again and again)",
-            expect: 429,
+            kind: Kind::TooFast,
             goal: REJECT_GOAL,
             through: HOP,
         },
         Path {
             name: "sold_out (distinct shoppers, no stock)",
-            expect: 410,
+            kind: Kind::SoldOut,
             goal: REJECT_GOAL,
             through: HOP,
         },
         Path {
-            name: "success: reserve in Redis, publish with confirm (distinct shoppers)",
-            expect: 202,
+            name: "not_on_sale (10,000 shoppers cycling, sale opens tomorrow)",
+            kind: Kind::NotOnSale,
+            goal: REJECT_GOAL,
+            through: HOP,
+        },
+        Path {
+            name: "not_admitted (10,000 shoppers cycling, none admitted by the waiting room)",
+            kind: Kind::NotAdmitted,
+            goal: REJECT_GOAL,
+            through: HOP,
+        },
+        Path {
+            name: "success: reserve in Redis, publish in confirmed groups (distinct shoppers)",
+            kind: Kind::Success,
             goal: SUCCESS_GOAL,
             through: HOP,
         },
@@ -122,13 +178,23 @@ async fn measure(
         let mut owner_load: Option<Load> = None;
         for (owner, how) in [(&a, "to the owner"), (&b, "through a non-owner")] {
             eprintln!("3. {}, {how}", path.name);
-            let (file, url, shoppers) = match path.expect {
-                401 => (
+            let (file, url, shoppers) = match path.kind {
+                Kind::Unauthorized => (
                     cookies.forged(10_000, Some(owner))?,
                     &on_sale,
                     Shoppers::Cycle,
                 ),
-                429 => {
+                Kind::NotOnSale => (
+                    cookies.fresh(10_000, Some(owner))?,
+                    &not_yet,
+                    Shoppers::Cycle,
+                ),
+                Kind::NotAdmitted => (
+                    cookies.fresh(10_000, Some(owner))?,
+                    &queued,
+                    Shoppers::Cycle,
+                ),
+                Kind::TooFast => {
                     let file = cookies.one(2, Some(owner))?;
                     let cookie = std::fs::read_to_string(&file)?;
                     let cookie = cookie.lines().next().unwrap_or_default();
@@ -137,12 +203,12 @@ async fn measure(
                     anyhow::ensure!(status == 202, "the first click answered {status}");
                     (file, &on_sale, Shoppers::Cycle)
                 }
-                410 => (
+                Kind::SoldOut => (
                     cookies.fresh(enough, Some(owner))?,
                     &sold_out,
                     Shoppers::Once,
                 ),
-                _ => (
+                Kind::Success => (
                     cookies.fresh(enough, Some(owner))?,
                     &on_sale,
                     Shoppers::Once,
@@ -150,7 +216,7 @@ async fn measure(
             };
             let load = wrk.post(&a, url, &file, shoppers)?;
             std::fs::remove_file(&file)?;
-            let mut row = Row::load(format!("{} {how}", path.name), &load, path.expect);
+            let mut row = Row::load(format!("{} {how}", path.name), &load, path.kind.status());
             row = match &owner_load {
                 None => row.versus(load.rate(), ceiling.rate(), "ceiling", Some(path.goal)),
                 Some(direct) => row
@@ -162,7 +228,7 @@ async fn measure(
                     )),
             };
             third.push(row);
-            if path.expect == 202 && owner_load.is_none() {
+            if path.kind == Kind::Success && owner_load.is_none() {
                 redis_success = Some(load.rate());
             }
             owner_load.get_or_insert(load);

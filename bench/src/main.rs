@@ -10,6 +10,7 @@
 //! - [`drop`]: 8. a drop with bots, with and without the waiting room ([`drop_sim`]: the
 //!   simulated people and bots).
 //! - [`room_paths`]: 9. the waiting room's status poll and join at the shopper's owner.
+//! - [`nginx_ring`]: 10. the storm through nginx, in front of a ring of three against one.
 //! - [`machine`]: date, machine and versions for the report.
 //! - [`table`]: the sections and rows of the one table; [`wrk`]: load and its results.
 //! - Fixtures: [`sale`] (database, Redis, queue), [`gateways`] (a ring of two),
@@ -25,6 +26,7 @@ mod getone;
 mod http;
 mod machine;
 mod memory;
+mod nginx_ring;
 mod reference;
 mod room_paths;
 mod sale;
@@ -91,6 +93,9 @@ enum What {
     },
     /// 9: the waiting room's status poll and join (challenge checked) at the shopper's owner.
     Room,
+    /// 10: the storm through nginx (deploy/nginx.conf) in front of a ring of three gateways
+    /// against in front of one, with the share of Buys forwarded between gateways.
+    Nginx,
     /// 6: sitegen against hugo on the same catalogue; republishing one product.
     Site {
         /// Catalogue sizes (default: 10000,100000).
@@ -192,6 +197,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 vec![drop::run(&plan).await?]
             }
             What::Room => vec![room_paths::run(&scale).await?],
+            What::Nginx => vec![nginx_ring::run(&scale).await?],
             What::Site { products, hugo_max } => vec![
                 site::run(
                     products.as_deref().unwrap_or(&scale.site_products),
@@ -246,6 +252,8 @@ async fn all(scale: &Scale) -> anyhow::Result<Vec<Section>> {
     sections.push(drop::run(&scale.drop).await?);
     // 9. the waiting room's own paths
     sections.push(room_paths::run(scale).await?);
+    // 10. the storm through nginx: a ring of three against one gateway
+    sections.push(nginx_ring::run(scale).await?);
     Ok(sections)
 }
 

@@ -84,7 +84,8 @@ async fn measure(scale: &Scale, sale: &Sale, dir: &std::path::Path) -> anyhow::R
         },
     })
     .await?;
-    let gateway = flashsale_gateway::spawn(shop, &addr, 0, None)?;
+    let gateway =
+        flashsale_gateway::spawn(shop, std::net::TcpListener::bind(addr.as_str())?, 0, None)?;
     crate::http::wait_until_healthy(&addr, 200).await?;
 
     let wrk = Wrk::new(dir, scale.seconds, scale.connections)?;

@@ -24,6 +24,12 @@ pub(crate) struct Sale {
 impl Sale {
     /// A product for each of `stocks` (its units), in the database and in Redis.
     pub(crate) async fn open(stocks: &[i64]) -> anyhow::Result<Sale> {
+        let products: Vec<NewProduct> = stocks.iter().map(|units| product(*units)).collect();
+        Sale::open_products(&products).await
+    }
+
+    /// `products`, in the database and their stock in Redis.
+    pub(crate) async fn open_products(new: &[NewProduct]) -> anyhow::Result<Sale> {
         require("MariaDB", "127.0.0.1:3306");
         require("Redis", "127.0.0.1:6379");
         require("RabbitMQ", "127.0.0.1:5672");
@@ -33,9 +39,9 @@ impl Sale {
         let prefix = format!("{}:", unique_name("fs_bench"));
         let stock = Arc::new(RedisStock::connect("redis://127.0.0.1:6379/", &prefix).await?);
         let mut products = Vec::new();
-        for units in stocks {
-            let id = insert_product(&db, *units).await?;
-            stock.load(id, *units, &[]).await?;
+        for p in new {
+            let id = db.insert_product(p).await?;
+            stock.load(id, p.stock, &[]).await?;
             products.push(id);
         }
         Ok(Sale {
@@ -71,17 +77,20 @@ pub(crate) async fn fresh_db(units: i64) -> anyhow::Result<(TestDatabase, Db, i6
 }
 
 async fn insert_product(db: &Db, units: i64) -> anyhow::Result<i64> {
-    Ok(db
-        .insert_product(&NewProduct {
-            name: "bench".into(),
-            stock: units,
-            price_cents: 1,
-            image: String::new(),
-            description: String::new(),
-            sale_start: None,
-            sale_end: None,
-            queue: false,
-            admit_per_second: 100,
-        })
-        .await?)
+    Ok(db.insert_product(&product(units)).await?)
+}
+
+/// A plain product with `units`, on sale now.
+pub(crate) fn product(units: i64) -> NewProduct {
+    NewProduct {
+        name: "bench".into(),
+        stock: units,
+        price_cents: 1,
+        image: String::new(),
+        description: String::new(),
+        sale_start: None,
+        sale_end: None,
+        queue: false,
+        admit_per_second: 100,
+    }
 }

@@ -134,6 +134,8 @@ async fn admin_republish(n: usize, count: usize) -> anyhow::Result<(Vec<f64>, Ve
         stock: std::sync::Arc::new(flashsale_core::stock::MemoryStock::new()),
         room: std::sync::Arc::new(flashsale_core::waiting_room::MemoryRoom::new()),
         default_admit_per_second: 100,
+        time_zone: flashsale_core::Config::default().shop_time_zone()?,
+        currency: flashsale_core::Config::default().currency,
         site: SiteOptions::new(dir.path().join("dist"), 10, "Flashsale"),
         credentials: flashsale_admin::Credentials::new("admin", "bench admin password", &token)?,
         after_publish: None,

@@ -67,7 +67,12 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;
-    let gateway = flashsale_gateway::spawn(shop, &gateway_addr, 0, None)?;
+    let gateway = flashsale_gateway::spawn(
+        shop,
+        std::net::TcpListener::bind(gateway_addr.as_str())?,
+        0,
+        None,
+    )?;
     let nginx_addr = format!("127.0.0.1:{}", free_port());
     let mut nginx = start_nginx(dir.path(), &dist, &nginx_addr)?;
     // pingora itself, answering at once: what the gateway's HTTP stack allows at best.

@@ -3,9 +3,10 @@
 //! Each test has its own queue and deletes it at the end, even when it fails.
 
 use flashsale_core::domain::{new_order_id, OrderMessage};
+use flashsale_core::queue::group_commit::GroupOptions;
 use flashsale_core::queue::{
-    dead_letter_queue, delete_queues, queue_depth, AmqpConsumer, AmqpQueue, OrderConsumer,
-    OrderQueue, QueueDepth,
+    dead_letter_queue, delete_queues, queue_depth, queue_orders, AmqpConsumer, AmqpQueue,
+    OrderConsumer, OrderQueue, QueueDepth, DEFAULT_GROUPING,
 };
 use flashsale_testkit::TcpProxy;
 use std::collections::{HashMap, HashSet};
@@ -92,7 +93,11 @@ async fn drain<'a>(
     while !want.iter().all(|id| seen.contains_key(id)) && Instant::now() < deadline {
         match consumer.next_batch(100, Duration::from_millis(500)).await {
             Ok(batch) => {
-                assert!(batch.orders.len() <= 100, "batch over max");
+                // Over the max only as one message (a group of orders published together).
+                assert!(
+                    batch.orders.len() <= DEFAULT_GROUPING.max_items.max(100),
+                    "batch over max"
+                );
                 for o in &batch.orders {
                     *seen.entry(o.order_id.clone()).or_default() += 1;
                 }
@@ -183,7 +188,7 @@ async fn a_thousand_concurrent_publishes_arrive_exactly_once() {
 }
 
 #[tokio::test]
-async fn messages_are_persistent_json_with_the_order_id() {
+async fn messages_are_persistent_json_lists_of_orders() {
     let q = TestQueue::new();
     let publisher = q.publisher().await;
     let sent = order(1);
@@ -208,13 +213,14 @@ async fn messages_are_persistent_json_with_the_order_id() {
         props.content_type().as_ref().map(|s| s.as_str()),
         Some("application/json")
     );
-    assert_eq!(
-        props.message_id().as_ref().map(|s| s.as_str()),
-        Some(sent.order_id.as_str())
-    );
     let body: serde_json::Value = serde_json::from_slice(&got.delivery.data).expect("json");
-    assert_eq!(body["orderId"], sent.order_id.as_str(), "camelCase: {body}");
-    assert_eq!(body["userId"], 1);
+    assert_eq!(body.as_array().map(Vec::len), Some(1), "one order: {body}");
+    assert_eq!(
+        body[0]["orderId"],
+        sent.order_id.as_str(),
+        "camelCase: {body}"
+    );
+    assert_eq!(body[0]["userId"], 1);
     let _ = conn.close(200, "OK".into()).await;
 }
 
@@ -236,6 +242,189 @@ async fn a_deleted_queue_is_an_error_then_declared_again() {
     let mut consumer = q.consumer(10).await;
     let seen = drain(&mut consumer, [&third], Duration::from_secs(5)).await;
     assert!(seen.contains_key(&third.order_id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+/// A publisher that waits long enough for company that concurrent publishes share a message.
+async fn grouping_publisher(q: &TestQueue) -> AmqpQueue {
+    q.publisher().await.with_grouping(GroupOptions {
+        max_items: 100,
+        linger: Duration::from_millis(200),
+        in_flight: 1,
+    })
+}
+
+/// Publishes `orders` at once, each confirmed.
+async fn publish_together(publisher: &AmqpQueue, orders: &[OrderMessage]) {
+    let all = futures::future::join_all(orders.iter().map(|o| publisher.publish(o))).await;
+    assert!(all.iter().all(Result::is_ok), "{all:?}");
+}
+
+#[tokio::test]
+async fn orders_published_together_travel_as_one_message_and_the_audit_counts_orders() {
+    let q = TestQueue::new();
+    let publisher = grouping_publisher(&q).await;
+    let orders: Vec<OrderMessage> = (0..30).map(order).collect();
+    publish_together(&publisher, &orders).await;
+    assert_eq!(q.depth().await.ready, 1, "one message");
+    let counted = queue_orders(URL, &q.name).await.expect("count");
+    assert_eq!(counted, (30, 0), "orders waiting, orders dead");
+    // Counting left them on the queue.
+    let mut consumer = q.consumer(10).await;
+    let seen = drain(&mut consumer, &orders, Duration::from_secs(10)).await;
+    assert_eq!(seen.keys().cloned().collect::<HashSet<_>>(), ids(&orders));
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_message_is_acked_only_once_every_order_in_it_is_settled() {
+    let q = TestQueue::new();
+    let publisher = grouping_publisher(&q).await;
+    let orders: Vec<OrderMessage> = (0..3).map(order).collect();
+    publish_together(&publisher, &orders).await;
+
+    let mut first = q.consumer(10).await;
+    let batch = first
+        .next_batch(100, Duration::from_secs(5))
+        .await
+        .expect("batch");
+    assert_eq!(ids(&batch.orders), ids(&orders));
+    let mut singles = first.split(batch);
+    let last = singles.pop().expect("three singles");
+    for single in singles {
+        first.ack(single).await.expect("ack");
+    }
+    // Two of three settled: the message is still the consumer's; it dies before the third.
+    drop(last);
+    drop(first);
+    let mut second = q.consumer(10).await;
+    let again = drain(&mut second, &orders, Duration::from_secs(10)).await;
+    assert_eq!(
+        again.keys().cloned().collect::<HashSet<_>>(),
+        ids(&orders),
+        "the whole message came again"
+    );
+    let more = second
+        .next_batch(10, Duration::from_millis(300))
+        .await
+        .expect("batch");
+    assert!(more.orders.is_empty(), "acked in full: {more:?}");
+}
+
+#[tokio::test]
+async fn one_order_given_back_gives_its_whole_message_back_and_a_dead_letter_is_one_order() {
+    let q = TestQueue::new();
+    let publisher = grouping_publisher(&q).await;
+    let orders: Vec<OrderMessage> = (0..3).map(order).collect();
+    publish_together(&publisher, &orders).await;
+    let mut consumer = q.consumer(10).await;
+
+    // First round: one order given back, the others acked -> all three come again.
+    let batch = consumer
+        .next_batch(100, Duration::from_secs(5))
+        .await
+        .expect("batch");
+    let mut singles = consumer.split(batch).into_iter();
+    consumer
+        .retry(singles.next().expect("first"))
+        .await
+        .expect("retry");
+    for single in singles {
+        consumer.ack(single).await.expect("ack");
+    }
+    let batch = consumer
+        .next_batch(100, Duration::from_secs(5))
+        .await
+        .expect("redelivered");
+    assert_eq!(
+        ids(&batch.orders),
+        ids(&orders),
+        "the whole message came back"
+    );
+
+    // Second round: one order dead-lettered, the others acked -> settled in full.
+    let mut singles = consumer.split(batch).into_iter();
+    let poison = singles.next().expect("first");
+    let poison_id = poison.orders[0].order_id.clone();
+    consumer
+        .dead_letter(poison, "test")
+        .await
+        .expect("dead letter");
+    for single in singles {
+        consumer.ack(single).await.expect("ack");
+    }
+    let more = consumer
+        .next_batch(10, Duration::from_millis(300))
+        .await
+        .expect("batch");
+    assert!(more.orders.is_empty(), "settled in full: {more:?}");
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            queue_orders(URL, &q.name).await.expect("count") == (0, 1)
+        })
+        .await,
+        "one order dead"
+    );
+    let conn = lapin::Connection::connect(URL, lapin::ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let channel = conn.create_channel().await.expect("channel");
+    let dead = channel
+        .basic_get(
+            dead_letter_queue(&q.name).as_str().into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .expect("basic.get")
+        .expect("the dead letter");
+    let body: serde_json::Value = serde_json::from_slice(&dead.delivery.data).expect("json");
+    assert_eq!(body[0]["orderId"], poison_id.as_str(), "{body}");
+    let _ = conn.close(200, "OK".into()).await;
+}
+
+#[tokio::test]
+async fn a_batch_takes_whole_messages_up_to_its_max() {
+    let q = TestQueue::new();
+    let publisher = grouping_publisher(&q).await;
+    let groups: Vec<Vec<OrderMessage>> = (0..3)
+        .map(|g| (0..4).map(|n| order(g * 10 + n)).collect())
+        .collect();
+    for group in &groups {
+        publish_together(&publisher, group).await;
+    }
+    assert_eq!(q.depth().await.ready, 3, "three messages");
+    let mut consumer = q.consumer(10).await;
+    // Wait until all three are at the consumer, so the batch could take them all.
+    let mut taken = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while taken.len() < 3 && Instant::now() < deadline {
+        let batch = consumer
+            .next_batch(10, Duration::from_millis(500))
+            .await
+            .expect("batch");
+        if batch.orders.is_empty() {
+            continue;
+        }
+        assert_eq!(
+            batch.orders.len() % 4,
+            0,
+            "whole messages: {}",
+            batch.orders.len()
+        );
+        assert!(
+            batch.orders.len() <= 10,
+            "at most the max: {}",
+            batch.orders.len()
+        );
+        taken.push(batch.orders.len());
+        consumer.ack(batch).await.expect("ack");
+        if taken.iter().sum::<usize>() == 12 {
+            break;
+        }
+    }
+    assert_eq!(taken.iter().sum::<usize>(), 12, "{taken:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 //! Logins and registrations are throttled per client address and user name (`throttle`);
 //! logouts and password changes revoke tokens on every gateway (`sessions`).
 
+use crate::form_page::{refused, same_site_path, Refusal};
 use crate::reply::Reply;
 use crate::request::Form;
 use crate::shop::Shop;
@@ -11,7 +12,7 @@ use crate::throttle::retry_after_secs;
 use cookie::{Cookie, SameSite};
 use flashsale_core::cookie::Token;
 use flashsale_core::db::DbError;
-use flashsale_core::domain::now_unix;
+use flashsale_core::domain::{now_unix, User};
 use flashsale_core::password::check_password;
 use flashsale_core::sessions::Revocation;
 use std::net::IpAddr;
@@ -19,48 +20,99 @@ use std::time::{Duration, Instant};
 
 const MAX_FIELD_CHARS: usize = 64;
 
+const REGISTER_PAGE: &str = "/user/register";
+const LOGIN_PAGE: &str = "/user/login";
+
+/// The name of the cookie that tells the login page an account was just created (read and
+/// cleared by its script): the redirect stays a plain `303 -> /user/login`.
+pub const CREATED_COOKIE: &str = "created";
+
+/// The name of the cookie holding the signed-in shopper's nickname, for the header of the
+/// static pages. Not secret and not trusted: it only changes what the header says.
+pub const SHOPPER_COOKIE: &str = "shopper";
+
 pub async fn register(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
-    if let Err(wait) = shop.throttle.register(client, Instant::now()) {
-        return too_many(wait, "/user/register");
-    }
     let nick_name = form.get("nickName").trim();
     let user_name = form.get("userName").trim();
     let password = form.get("password");
-    if let Err(problem) = check_field("Nickname", nick_name)
-        .and_then(|()| check_field("User name", user_name))
-        .and_then(|()| check_field("Password", password))
+    let next = same_site_path(form.get("next"));
+    let values = [
+        ("nickName", nick_name),
+        ("userName", user_name),
+        ("next", next.unwrap_or("")),
+    ];
+    let refusal = |status, title, message: &str, field| {
+        let refusal = Refusal {
+            status,
+            title,
+            message,
+            field,
+            values: &values,
+        };
+        refused(shop, REGISTER_PAGE, &refusal)
+    };
+    if let Err(wait) = shop.throttle.register(client, Instant::now()) {
+        let secs = retry_after_secs(wait);
+        return refusal(429, "Too many attempts", &too_many_words(secs), None)
+            .header("Retry-After", secs.to_string());
+    }
+    if let Err((field, problem)) = check_field("Nickname", nick_name)
+        .map_err(|p| ("nickName", p))
+        .and_then(|()| check_field("User name", user_name).map_err(|p| ("userName", p)))
+        .and_then(|()| check_field("Password", password).map_err(|p| ("password", p)))
         .and_then(|()| {
-            check_password(password, &[user_name, nick_name]).map_err(|weak| weak.to_string())
+            check_password(password, &[user_name, nick_name])
+                .map_err(|weak| ("password", weak.to_string()))
         })
     {
-        return Reply::page(400, "Cannot register", &problem, "/user/register");
+        return refusal(400, "Cannot register", &problem, Some(field));
     }
     // Before the slow hash: an account must cost its maker some work when the shop asks.
-    if let Err(reply) = check_register_work(shop, form).await {
-        return reply;
+    if let Err((status, message)) = check_register_work(shop, form).await {
+        return refusal(status, "Cannot register", message, None);
     }
     let hash = match shop.passwords.hash(password).await {
         Ok(hash) => hash,
         Err(e) => {
             tracing::error!(error = %e, "password hashing failed");
-            return try_again("We could not register you just now.", "/user/register");
+            return refusal(
+                503,
+                "Try again",
+                "We could not register you just now.",
+                None,
+            );
         }
     };
     match shop.db.create_user(nick_name, user_name, &hash).await {
         Ok(id) => {
             tracing::info!(user_id = id, "shopper registered");
-            Reply::see_other("/user/login")
+            let login = match next {
+                Some(next) => format!(
+                    "{LOGIN_PAGE}?next={}",
+                    percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                None => LOGIN_PAGE.to_owned(),
+            };
+            Reply::see_other(&login).header(
+                "Set-Cookie",
+                Cookie::build((CREATED_COOKIE, "1"))
+                    .path(LOGIN_PAGE)
+                    .same_site(SameSite::Lax)
+                    .max_age(cookie::time::Duration::seconds(120))
+                    .build()
+                    .to_string(),
+            )
         }
-        // The page names what the shopper typed (escaped by `Reply::page`).
-        Err(DbError::UserNameTaken) => Reply::page(
+        // The page names what the shopper typed (escaped by the page).
+        Err(DbError::UserNameTaken) => refusal(
             409,
             "User name taken",
             &format!("The user name \u{201c}{user_name}\u{201d} is already taken; please choose another."),
-            "/user/register",
+            Some("userName"),
         ),
         Err(e) => {
             tracing::error!(error = %e, "could not store a new shopper");
-            try_again("We could not register you just now.", "/user/register")
+            refusal(503, "Try again", "We could not register you just now.", None)
         }
     }
 }
@@ -89,17 +141,15 @@ const REGISTER_SCOPE: &str = "reg";
 
 /// With `register_pow_difficulty` on, the form must carry a solved, unused `challenge` from
 /// `GET /user/challenge` and its `nonce`.
-async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
+async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), (u16, &'static str)> {
     let bits = shop.room.settings().register_difficulty;
     if bits == 0 {
         return Ok(());
     }
     let refused = || {
-        Reply::page(
+        (
             400,
-            "Cannot register",
             "The registration check did not pass; reload the page and try again.",
-            "/user/register",
         )
     };
     let now_ms = flashsale_core::domain::now_unix_ms();
@@ -126,12 +176,7 @@ async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
         Ok(false) => Err(refused()),
         Err(e) => {
             tracing::warn!(error = %e, "could not record a registration challenge");
-            Err(Reply::page(
-                503,
-                "Try again",
-                "We could not register you just now.",
-                "/user/register",
-            ))
+            Err((503, "We could not register you just now."))
         }
     }
 }
@@ -139,11 +184,25 @@ async fn check_register_work(shop: &Shop, form: &Form) -> Result<(), Reply> {
 pub async fn login(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
     let user_name = form.get("userName").trim();
     let password = form.get("password");
+    let next = same_site_path(form.get("next"));
+    let values = [("userName", user_name), ("next", next.unwrap_or(""))];
+    let refusal = |status, title, message: &str, field| {
+        let refusal = Refusal {
+            status,
+            title,
+            message,
+            field,
+            values: &values,
+        };
+        refused(shop, LOGIN_PAGE, &refusal)
+    };
     if let Err(wait) = shop
         .throttle
         .login_allowed(user_name, client, Instant::now())
     {
-        return too_many(wait, "/user/login");
+        let secs = retry_after_secs(wait);
+        return refusal(429, "Too many attempts", &too_many_words(secs), None)
+            .header("Retry-After", secs.to_string());
     }
     let user = if user_name.is_empty() || user_name.chars().count() > MAX_FIELD_CHARS {
         None
@@ -152,7 +211,7 @@ pub async fn login(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
             Ok(user) => user,
             Err(e) => {
                 tracing::error!(error = %e, "could not look up a shopper");
-                return try_again("We could not log you in just now.", "/user/login");
+                return refusal(503, "Try again", "We could not log you in just now.", None);
             }
         }
     };
@@ -164,16 +223,16 @@ pub async fn login(shop: &Shop, form: &Form, client: IpAddr) -> Reply {
     let Some(user) = user.filter(|_| ok) else {
         shop.throttle
             .login_failed(user_name, client, Instant::now());
-        return Reply::page(
+        return refusal(
             401,
             "Cannot log in",
             "Wrong user name or password.",
-            "/user/login",
+            Some("password"),
         );
     };
     shop.throttle
         .login_succeeded(user_name, client, Instant::now());
-    signed_in(shop, Reply::see_other("/"), user.id)
+    signed_in(shop, Reply::see_other(next.unwrap_or("/")), &user)
 }
 
 /// Ends the session of `token` on every gateway, or with `everywhere` every session of its
@@ -199,6 +258,7 @@ pub async fn logout(shop: &Shop, token: Option<Token>, everywhere: bool) -> Repl
     Reply::see_other("/")
         .header("Set-Cookie", session_cookie(shop, "uid", "", 0))
         .header("Set-Cookie", session_cookie(shop, "sign", "", 0))
+        .header("Set-Cookie", shopper_cookie("", 0))
         .header("Set-Cookie", owner_cookie("", 0))
 }
 
@@ -273,7 +333,7 @@ pub async fn change_password(shop: &Shop, token: Token, form: &Form, client: IpA
         );
     }
     tracing::info!(user_id = user.id, "shopper changed their password");
-    signed_in(shop, Reply::see_other("/"), user.id)
+    signed_in(shop, Reply::see_other("/"), &user)
 }
 
 /// `GET /user/password`: the form of [`change_password`]. Served by the gateway (not sitegen)
@@ -308,7 +368,8 @@ fn everything_until_now(shop: &Shop, uid: i64) -> Revocation {
 
 /// `reply` with fresh `uid` and `sign` cookies for `uid`, expiring after any "log out
 /// everywhere" of theirs that this node knows of; on a ring also the `owner` hint.
-fn signed_in(shop: &Shop, reply: Reply, uid: i64) -> Reply {
+fn signed_in(shop: &Shop, reply: Reply, user: &User) -> Reply {
+    let uid = user.id;
     let ttl = shop.session_ttl.as_secs();
     let now = now_unix();
     let expires = (now + ttl as i64).max(shop.sessions.min_expiry(uid));
@@ -319,7 +380,8 @@ fn signed_in(shop: &Shop, reply: Reply, uid: i64) -> Reply {
             "Set-Cookie",
             session_cookie(shop, "uid", &uid.to_string(), max_age),
         )
-        .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age));
+        .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age))
+        .header("Set-Cookie", shopper_cookie(&user.nick_name, max_age));
     if shop.cluster.is_ring() {
         let owner = shop.cluster.owner_name(uid);
         reply = reply.header("Set-Cookie", owner_cookie(&owner, max_age));
@@ -354,15 +416,29 @@ pub fn owner_cookie(member: &str, max_age: u64) -> String {
     build_cookie(OWNER_COOKIE, member, max_age, false)
 }
 
+/// `shopper=<nickname>`, readable by the pages' script (not `HttpOnly`): the header greets
+/// the shopper by name. Percent-encoded, as a cookie value must be plain ASCII.
+fn shopper_cookie(nick_name: &str, max_age: u64) -> String {
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    let value =
+        percent_encoding::utf8_percent_encode(nick_name, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    Cookie::build((SHOPPER_COOKIE, value))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
+}
+
+fn too_many_words(secs: u64) -> String {
+    format!("Too many attempts; please wait {secs} seconds and try again.")
+}
+
 fn too_many(wait: Duration, back: &str) -> Reply {
     let secs = retry_after_secs(wait);
-    Reply::page(
-        429,
-        "Too many attempts",
-        &format!("Too many attempts; please wait {secs} seconds and try again."),
-        back,
-    )
-    .header("Retry-After", secs.to_string())
+    Reply::page(429, "Too many attempts", &too_many_words(secs), back)
+        .header("Retry-After", secs.to_string())
 }
 
 fn try_again(message: &str, back: &str) -> Reply {

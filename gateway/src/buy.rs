@@ -9,17 +9,43 @@
 //! confirm was lost), the answer is 202 after all. See the claim protocol in `core::stock`.
 
 use crate::cooldown::Refused;
+use crate::reply::Reply;
 use crate::room::Admission;
 use crate::shop::Shop;
-use flashsale_core::domain::{new_order_id, now_unix, now_unix_ms, OrderMessage, SaleWindow};
+use crate::throttle::retry_after_secs;
+use bytes::Bytes;
+use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
 use std::time::{Duration, Instant};
 
+/// The clock a Buy is decided by, read once per request: the monotonic instant (the cooldown)
+/// and the wall clock (the sale window, the waiting room's pass, the order's time).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    /// Unix milliseconds.
+    pub unix_ms: i64,
+}
+
+impl Now {
+    pub fn system() -> Now {
+        Now {
+            instant: Instant::now(),
+            unix_ms: now_unix_ms(),
+        }
+    }
+}
+
+/// Every answer to `POST /getOne` (but `405` for another method): the one place that says its
+/// status, body, headers and `result` word (the metrics count by that word).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuyOutcome {
     Queued {
         order_id: String,
     },
+    /// No valid `sign` token (or one revoked).
+    Unauthorized,
+    BadRequest,
     NoSuchProduct,
     NotOnSale,
     /// A queued product, and this shopper holds no valid admission.
@@ -33,11 +59,27 @@ pub enum BuyOutcome {
     Unavailable,
 }
 
+/// Every `result` word of `/getOne`, in the order of the metrics' counters.
+pub const RESULTS: [&str; 10] = [
+    "queued",
+    "not_admitted",
+    "unauthorized",
+    "bad_request",
+    "no_such_product",
+    "not_on_sale",
+    "too_fast",
+    "sold_out",
+    "already_bought",
+    "unavailable",
+];
+
 impl BuyOutcome {
     /// The contract's `result` word.
     pub fn result(&self) -> &'static str {
         match self {
             BuyOutcome::Queued { .. } => "queued",
+            BuyOutcome::Unauthorized => "unauthorized",
+            BuyOutcome::BadRequest => "bad_request",
             BuyOutcome::NoSuchProduct => "no_such_product",
             BuyOutcome::NotOnSale => "not_on_sale",
             BuyOutcome::NotAdmitted => "not_admitted",
@@ -51,6 +93,8 @@ impl BuyOutcome {
     pub fn status(&self) -> u16 {
         match self {
             BuyOutcome::Queued { .. } => 202,
+            BuyOutcome::Unauthorized => 401,
+            BuyOutcome::BadRequest => 400,
             BuyOutcome::NoSuchProduct => 404,
             BuyOutcome::NotOnSale => 403,
             BuyOutcome::NotAdmitted => 403,
@@ -60,24 +104,65 @@ impl BuyOutcome {
             BuyOutcome::Unavailable => 503,
         }
     }
+
+    /// The answer, tagged with its `result` word. The fixed answers are static bytes: the
+    /// reject paths run at the machine's limit, and building JSON per request shows there.
+    pub fn reply(self) -> Reply {
+        let status = self.status();
+        let result = self.result();
+        let reply = match self {
+            BuyOutcome::Queued { order_id } => Reply::json_bytes(
+                status,
+                serde_json::json!({"result": result, "orderId": order_id})
+                    .to_string()
+                    .into(),
+            ),
+            BuyOutcome::TooFast { retry_after } => {
+                let secs = retry_after_secs(retry_after);
+                Reply::json_bytes(
+                    status,
+                    format!(r#"{{"result":"too_fast","retryAfter":{secs}}}"#).into(),
+                )
+                .header("Retry-After", secs.to_string())
+            }
+            fixed => Reply::json_bytes(status, Bytes::from_static(fixed_body(&fixed))),
+        };
+        reply.result_word(result)
+    }
 }
 
-pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> BuyOutcome {
+/// The body of an answer that carries only its `result` word.
+fn fixed_body(outcome: &BuyOutcome) -> &'static [u8] {
+    match outcome {
+        BuyOutcome::Unauthorized => br#"{"result":"unauthorized"}"#,
+        BuyOutcome::BadRequest => br#"{"result":"bad_request"}"#,
+        BuyOutcome::NoSuchProduct => br#"{"result":"no_such_product"}"#,
+        BuyOutcome::NotOnSale => br#"{"result":"not_on_sale"}"#,
+        BuyOutcome::NotAdmitted => br#"{"result":"not_admitted"}"#,
+        BuyOutcome::SoldOut => br#"{"result":"sold_out"}"#,
+        BuyOutcome::AlreadyBought => br#"{"result":"already_bought"}"#,
+        BuyOutcome::Unavailable => br#"{"result":"unavailable"}"#,
+        // Not fixed; answered above.
+        BuyOutcome::Queued { .. } | BuyOutcome::TooFast { .. } => br#"{"result":"unavailable"}"#,
+    }
+}
+
+pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOutcome {
     let Some(product) = shop.catalog.get(product_id) else {
         return BuyOutcome::NoSuchProduct;
     };
-    if product.sale_window(now_unix()) != SaleWindow::Open {
+    if product.sale_window(now.unix_ms.div_euclid(1000)) != SaleWindow::Open {
         return BuyOutcome::NotOnSale;
     }
     if product.queue {
         // Before the cooldown and any stock: a shopper who is not admitted spends nothing.
-        match shop.room.admission(&product, user_id, now_unix_ms()).await {
+        match shop.room.admission(&product, user_id, now.unix_ms).await {
             Admission::Admitted => {}
             Admission::NotAdmitted => return BuyOutcome::NotAdmitted,
             Admission::Unavailable => return BuyOutcome::Unavailable,
         }
     }
-    match shop.cooldown.try_start(user_id, now) {
+    match shop.cooldown.try_start(user_id, now.instant) {
         Ok(()) => {}
         Err(Refused::Wait(retry_after)) => return BuyOutcome::TooFast { retry_after },
         Err(Refused::Full) => {
@@ -95,7 +180,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
         order_id: new_order_id(),
         user_id,
         product_id,
-        accepted_at: now_unix_ms(),
+        accepted_at: now.unix_ms,
     };
     match shop
         .stock
@@ -155,8 +240,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Instant) -> Bu
     if !queued {
         return BuyOutcome::Unavailable;
     }
-    shop.pending
-        .insert(order.order_id.clone(), user_id, product_id);
+    shop.pending.insert(&order);
     BuyOutcome::Queued {
         order_id: order.order_id,
     }
@@ -186,3 +270,72 @@ async fn release(
 /// Attempts to give a reservation back before leaving it to the next stock reload (two, so
 /// a 503 during a store outage still comes within a few seconds).
 const RELEASE_ATTEMPTS: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(reply: &Reply) -> serde_json::Value {
+        serde_json::from_slice(&reply.body).expect("json")
+    }
+
+    #[test]
+    fn every_answer_carries_its_result_word_in_body_status_and_metrics_tag() {
+        let all = [
+            BuyOutcome::Queued {
+                order_id: "abc".into(),
+            },
+            BuyOutcome::Unauthorized,
+            BuyOutcome::BadRequest,
+            BuyOutcome::NoSuchProduct,
+            BuyOutcome::NotOnSale,
+            BuyOutcome::NotAdmitted,
+            BuyOutcome::TooFast {
+                retry_after: Duration::from_secs(3),
+            },
+            BuyOutcome::SoldOut,
+            BuyOutcome::AlreadyBought,
+            BuyOutcome::Unavailable,
+        ];
+        let mut words: Vec<&str> = all.iter().map(BuyOutcome::result).collect();
+        for outcome in all {
+            let (word, status) = (outcome.result(), outcome.status());
+            let reply = outcome.reply();
+            assert_eq!(reply.status, status);
+            assert_eq!(reply.result(), word);
+            assert_eq!(body(&reply)["result"], word);
+        }
+        words.sort();
+        let mut listed = RESULTS.to_vec();
+        listed.sort();
+        assert_eq!(words, listed, "the metrics count every word");
+    }
+
+    #[test]
+    fn too_fast_rounds_the_wait_up_in_body_and_header() {
+        let reply = BuyOutcome::TooFast {
+            retry_after: Duration::from_millis(2_001),
+        }
+        .reply();
+        assert_eq!(body(&reply)["retryAfter"], 3);
+        assert!(reply
+            .headers
+            .iter()
+            .any(|(n, v)| *n == "Retry-After" && v == "3"));
+        let exact = BuyOutcome::TooFast {
+            retry_after: Duration::from_secs(2),
+        }
+        .reply();
+        assert_eq!(body(&exact)["retryAfter"], 2);
+    }
+
+    #[test]
+    fn queued_names_the_order() {
+        let reply = BuyOutcome::Queued {
+            order_id: "0123abcd".into(),
+        }
+        .reply();
+        assert_eq!(reply.status, 202);
+        assert_eq!(body(&reply)["orderId"], "0123abcd");
+    }
+}

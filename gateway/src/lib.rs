@@ -5,8 +5,10 @@
 //! - [`static_files`]: serves `dist/` from memory, and nothing outside it.
 //! - `site_snapshot`: loads each publish of `dist/` whole, checked against its manifest.
 //! - [`accounts`]: register, log in (the `uid` + `sign` cookies), log out.
+//! - [`form_page`]: a refused account form answered with the shop's own page and the error.
 //! - [`password`]: slow password hashing, bounded and off the async threads.
 //! - [`sessions`]: this node's cache of revoked sessions (logout, password change).
+//! - [`verified`]: `sign` tokens already verified, so a click skips the cryptography.
 //! - [`throttle`]: slows password guessing and mass registration.
 //! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
@@ -24,6 +26,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod cooldown;
 pub mod error;
+pub mod form_page;
 pub mod metrics;
 pub mod orders;
 pub mod password;
@@ -37,6 +40,7 @@ pub mod shop;
 mod site_snapshot;
 pub mod static_files;
 pub mod throttle;
+pub mod verified;
 
 pub use error::StartError;
 pub use server::{spawn, GatewayHandle};

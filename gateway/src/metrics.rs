@@ -2,24 +2,11 @@
 //! Buys forwarded to their owner, peer health, orders published and awaiting the broker's
 //! confirm, and a latency histogram of decided Buys.
 
+use crate::buy::RESULTS;
 use crate::cluster::Cluster;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// Every `result` word of `/getOne`, in the order of the counters.
-const RESULTS: [&str; 10] = [
-    "queued",
-    "not_admitted",
-    "unauthorized",
-    "bad_request",
-    "no_such_product",
-    "not_on_sale",
-    "too_fast",
-    "sold_out",
-    "already_bought",
-    "unavailable",
-];
 
 /// Every `result` word of `POST /queue/{id}/join`, in the order of the counters.
 const JOIN_RESULTS: [&str; 7] = [

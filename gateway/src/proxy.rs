@@ -2,7 +2,7 @@
 //! except a shopper's Buy or order status that another node of the ring owns: that one is
 //! proxied to the owner (`upstream_peer`), marked as forwarded (`upstream_request_filter`).
 
-use crate::buy::{buy, BuyOutcome};
+use crate::buy::{buy, BuyOutcome, Now};
 use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{client_ip, cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
@@ -94,6 +94,21 @@ impl Gateway {
                 }
                 Err(refused) => refused,
             },
+            "/orders" if read_only => match self.shopper(session) {
+                Ok(token) => {
+                    let uid = token.uid;
+                    // The owner node accepted this shopper's orders: only it knows the queued.
+                    if let Err(elsewhere) = self.decided_here(session, uid, "/orders") {
+                        if let Route::Forward(_) = elsewhere {
+                            self.shop.metrics.forwarded();
+                        }
+                        return elsewhere;
+                    }
+                    let after = query_param(&query, "after");
+                    orders::list_orders(&self.shop, uid, after.as_deref()).await
+                }
+                Err(refused) => refused,
+            },
             p if read_only && p.starts_with("/stock/") => self.stock(&p["/stock/".len()..]).await,
             _ if read_only => {
                 let headers = &session.req_header().headers;
@@ -146,7 +161,8 @@ impl Gateway {
             uid_cookie = uid_cookie.or_else(|| cookie(text, "uid"));
             sign = sign.or_else(|| cookie(text, "sign"));
         }
-        sign.and_then(|sign| self.shop.codec.verify_token(sign, now_unix()).ok())
+        let shop = &self.shop;
+        sign.and_then(|sign| shop.verified.verify(&shop.codec, sign, now_unix()).ok())
             .filter(|token| uid_cookie.and_then(|u| u.parse::<i64>().ok()) == Some(token.uid))
     }
 
@@ -157,9 +173,7 @@ impl Gateway {
         match self.shop.sessions.standing(&token, now_unix_ms()) {
             Standing::Valid => Ok(token),
             Standing::Revoked => Err(unauthorized()),
-            Standing::Unknown => {
-                Err(Reply::json(503, json!({"result": "unavailable"})).result_word("unavailable"))
-            }
+            Standing::Unknown => Err(BuyOutcome::Unavailable.reply()),
         }
     }
 
@@ -198,32 +212,15 @@ impl Gateway {
             Err(refused) => return refused.into(),
         };
         let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
-            return Reply::json(400, json!({"result": "bad_request"}))
-                .result_word("bad_request")
-                .into();
+            return BuyOutcome::BadRequest.reply().into();
         };
         if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
             return elsewhere;
         }
         let owner_cookie = self.owner_cookie_if_stale(session);
-        let outcome = buy(&self.shop, uid, product_id, Instant::now()).await;
-        let status = outcome.status();
-        let reply = match outcome {
-            BuyOutcome::Queued { order_id } => {
-                Reply::json(status, json!({"result": "queued", "orderId": order_id}))
-                    .result_word("queued")
-            }
-            BuyOutcome::TooFast { retry_after } => {
-                // Round up: retrying after a rounded-down wait would be refused again.
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                Reply::json(status, json!({"result": "too_fast", "retryAfter": secs}))
-                    .result_word("too_fast")
-                    .header("Retry-After", secs.to_string())
-            }
-            other => {
-                Reply::json(status, json!({"result": other.result()})).result_word(other.result())
-            }
-        };
+        let reply = buy(&self.shop, uid, product_id, Now::system())
+            .await
+            .reply();
         match owner_cookie {
             Some(cookie) => reply.header("Set-Cookie", cookie).into(),
             None => reply.into(),
@@ -402,8 +399,9 @@ fn hostname(authority: &str) -> &str {
     }
 }
 
+/// The same answer for a Buy and for any other request that needs a shopper.
 fn unauthorized() -> Reply {
-    Reply::json(401, json!({"result": "unauthorized"})).result_word("unauthorized")
+    BuyOutcome::Unauthorized.reply()
 }
 
 /// `/queue/{id}/{action}` -> (id, action).

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use std::borrow::Cow;
 
 /// Sent with every answer (deploy/nginx.conf sends the same with the static files): no type
 /// sniffing; scripts, styles and forms only from the shop itself (the templates have no inline
@@ -23,7 +24,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 3] = [
 
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Bytes,
     /// The `result` word of a JSON answer, for metrics.
     result: &'static str,
@@ -40,16 +41,22 @@ impl Reply {
     }
 
     pub fn json(status: u16, value: serde_json::Value) -> Self {
+        Reply::json_bytes(status, value.to_string().into())
+    }
+
+    /// A JSON answer whose body is already written.
+    pub fn json_bytes(status: u16, body: Bytes) -> Self {
         Reply::new(status)
             .header("Content-Type", "application/json")
             .header("Cache-Control", "no-store")
-            .body(value.to_string())
+            .body(body)
     }
 
     /// A short page for a browser that posted a form.
     pub fn page(status: u16, title: &str, message: &str, back: &str) -> Self {
         let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
              <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main class=\"notice\">\
              <h1>{t}</h1><p>{m}</p><p><a href=\"{b}\">Back</a></p></main></body></html>",
             t = flashsale_core::html::escape(title),
@@ -64,7 +71,7 @@ impl Reply {
 
     pub fn see_other(location: &str) -> Self {
         Reply::new(303)
-            .header("Location", location)
+            .header("Location", location.to_string())
             .header("Cache-Control", "no-store")
     }
 
@@ -85,13 +92,17 @@ impl Reply {
     }
 
     /// Adds a header (several `Set-Cookie` may go out).
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
     /// Sets a header, replacing any of that name added before.
-    pub fn replace_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn replace_header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.header(name, value)
     }
@@ -105,7 +116,10 @@ impl Reply {
     pub async fn send(self, session: &mut Session, head_only: bool) -> pingora::Result<()> {
         let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 1))?;
         for (name, value) in self.headers {
-            header.append_header(name, value)?;
+            match value {
+                Cow::Borrowed(text) => header.append_header(name, text)?,
+                Cow::Owned(text) => header.append_header(name, text)?,
+            };
         }
         header.insert_header("Content-Length", self.body.len().to_string())?;
         for (name, value) in SECURITY_HEADERS {

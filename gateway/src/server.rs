@@ -9,8 +9,12 @@ use crate::shop::Shop;
 use async_trait::async_trait;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::server::{
+    ListenFds, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch,
+};
 use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::Service;
+use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -59,33 +63,29 @@ impl Drop for GatewayHandle {
     }
 }
 
-/// Starts a gateway for `shop` on `listen` with `threads` worker threads (0: one per core),
-/// and its Prometheus metrics on `metrics_listen` if given.
+/// Starts a gateway for `shop` on `listener` (bound by the caller: tests bind port 0, and
+/// the address answers as soon as this returns) with `threads` worker threads (0: one per
+/// core), and its Prometheus metrics on `metrics_listen` if given.
 pub fn spawn(
     shop: Arc<Shop>,
-    listen: &str,
+    listener: std::net::TcpListener,
     threads: usize,
     metrics_listen: Option<&str>,
 ) -> Result<GatewayHandle, StartError> {
-    // Bind once ourselves so a taken port is a clear error here, not a panic in pingora.
-    // SO_REUSEADDR as pingora does, so a node restarted on its port is not refused for the
-    // connections of its previous life still in TIME_WAIT.
-    let listen_error = |source| StartError::Listen {
-        addr: listen.to_string(),
-        source,
+    let listen_error = |addr: String| {
+        move |source| StartError::Listen {
+            addr: addr.clone(),
+            source,
+        }
     };
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .map_err(|e| listen_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-    let probe = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(listen_error)?;
-    probe.set_reuseaddr(true).map_err(listen_error)?;
-    probe.bind(addr).map_err(listen_error)?;
-    drop(probe);
+    let listen = listener
+        .local_addr()
+        .map_err(listen_error("the gateway's listener".into()))?
+        .to_string();
+    // tokio, which pingora runs on, takes a socket in non-blocking mode.
+    listener
+        .set_nonblocking(true)
+        .map_err(listen_error(listen.clone()))?;
 
     let conf = ServerConf {
         threads: if threads == 0 {
@@ -103,9 +103,13 @@ pub fn spawn(
     let mut proxy =
         pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(shop.clone()));
     proxy.add_listener(
-        ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
+        ListenerConfig::tcp(&listen).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER)),
     );
-    server.add_service(proxy);
+    server.add_service(Prebound {
+        inner: proxy,
+        listen: listen.clone(),
+        listener: Some(listener),
+    });
     server.add_service(background_service(
         "peer health",
         PeerHealth { shop: shop.clone() },
@@ -155,8 +159,47 @@ pub fn spawn(
     Ok(GatewayHandle {
         stop,
         thread: Some(thread),
-        listen: listen.to_string(),
+        listen,
     })
+}
+
+/// A listening service whose socket was bound before the server started. pingora takes
+/// listening sockets from a table keyed by address (the one a graceful upgrade fills with the
+/// old process's sockets) before it binds one itself: the socket goes into that table under
+/// the address the service listens on, and pingora adopts it.
+struct Prebound<S> {
+    inner: S,
+    listen: String,
+    listener: Option<std::net::TcpListener>,
+}
+
+#[async_trait]
+impl<S: Service> Service for Prebound<S> {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        listeners_per_fd: usize,
+    ) {
+        if let (Some(fds), Some(listener)) = (&fds, self.listener.take()) {
+            fds.lock().add(self.listen.clone(), listener.into_raw_fd());
+        }
+        self.inner
+            .start_service(fds, shutdown, listeners_per_fd)
+            .await
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.inner.threads()
+    }
+
+    fn listen_addresses(&self) -> Option<Vec<String>> {
+        self.inner.listen_addresses()
+    }
 }
 
 struct StopSignal(watch::Receiver<bool>);

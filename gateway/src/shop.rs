@@ -11,6 +11,7 @@ use crate::room::{Room, RoomParts};
 use crate::sessions::Sessions;
 use crate::static_files::StaticFiles;
 use crate::throttle::{Limits, Throttle};
+use crate::verified::VerifiedTokens;
 use flashsale_core::queue::OrderQueue;
 use flashsale_core::sessions::SessionStore;
 use flashsale_core::stock::StockStore;
@@ -24,6 +25,8 @@ pub struct Shop {
     pub stock: Arc<dyn StockStore>,
     pub queue: Arc<dyn OrderQueue>,
     pub codec: SignCodec,
+    /// Tokens `codec` already verified (revocation is still asked of `sessions`).
+    pub verified: VerifiedTokens,
     pub session_ttl: Duration,
     pub catalog: Catalog,
     pub cooldown: Cooldown,
@@ -71,6 +74,7 @@ impl Shop {
             stock: parts.stock,
             queue: parts.queue,
             codec: parts.codec,
+            verified: VerifiedTokens::default(),
             session_ttl: parts.session_ttl,
             catalog: Catalog::new(),
             cooldown: Cooldown::new(parts.cooldown, parts.cooldown_capacity),

@@ -129,6 +129,13 @@ impl StaticFiles {
         }
     }
 
+    /// The uncompressed bytes of the page at `url_path`, for answers built on a page.
+    pub fn page_bytes(&self, url_path: &str) -> Option<Bytes> {
+        let site = self.current();
+        site.find(url_path)
+            .map(|(_, entry)| entry.plain.bytes.clone())
+    }
+
     pub fn not_found(&self) -> Reply {
         self.current().not_found(Conditions::default())
     }

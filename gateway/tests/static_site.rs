@@ -33,7 +33,7 @@ fn header<'a>(reply: &'a flashsale_gateway::reply::Reply, name: &str) -> Option<
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.as_ref())
 }
 
 fn get(files: &StaticFiles, path: &str, accept: Option<&str>) -> flashsale_gateway::reply::Reply {

@@ -37,7 +37,7 @@ pub struct DrainOptions {
 impl Default for DrainOptions {
     fn default() -> Self {
         DrainOptions {
-            batch: 200,
+            batch: 1000,
             wait: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             max_attempts: 3,
@@ -100,8 +100,19 @@ struct Drainer<'a> {
     attempts: HashMap<String, u32>,
 }
 
+/// A batch taken from the queue, and its claim (made while the previous batch was recorded).
+struct Taken {
+    batch: Batch,
+    /// The orders to record (those the gateway did not withdraw), or why the claim failed.
+    claimed: Result<Vec<OrderMessage>, StockError>,
+}
+
 /// Drains `consumer` into `db` until the queue is closed and empty, or `stop` turns true
 /// (then the batch in flight is finished first).
+///
+/// Pipelined: while one batch is recorded, the next one (if already delivered) is taken and
+/// claimed, so the database's transaction, the stock store's claim and the queue's delivery
+/// overlap instead of taking turns.
 pub async fn drain(
     db: &Db,
     stock: &dyn StockStore,
@@ -119,40 +130,77 @@ pub async fn drain(
         attempts: HashMap::new(),
     };
     let mut backoff = Duration::from_millis(50);
+    let mut next: Option<Taken> = None;
     loop {
         if *stop.borrow() {
+            if let Some(taken) = next.take() {
+                // Taken ahead, not started: back to the queue for the next worker.
+                drainer.give_back(taken.batch).await;
+            }
             tracing::info!("worker stopping on request");
             return Ok(());
         }
-        let batch = match drainer
-            .consumer
-            .next_batch(options.batch, options.wait)
-            .await
-        {
-            Ok(batch) => batch,
-            Err(QueueError::Closed) => {
-                tracing::info!("order queue closed and drained; worker done");
-                return Ok(());
-            }
-            Err(e) => {
-                // The broker is unreachable: what we had not acknowledged comes back to us or
-                // another worker. Keep trying until it returns.
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot take orders from the queue");
-                pause(&mut stop, backoff).await;
-                backoff = (backoff * 2).min(options.max_backoff);
-                continue;
-            }
+        let Taken { batch, claimed } = match next.take() {
+            Some(taken) => taken,
+            None => match drainer
+                .consumer
+                .next_batch(options.batch, options.wait)
+                .await
+            {
+                Ok(batch) if batch.orders.is_empty() => continue,
+                Ok(batch) => {
+                    let claimed = claim(stock, &batch.orders).await;
+                    Taken { batch, claimed }
+                }
+                Err(QueueError::Closed) => {
+                    tracing::info!("order queue closed and drained; worker done");
+                    return Ok(());
+                }
+                Err(e) => {
+                    // The broker is unreachable: what we had not acknowledged comes back to
+                    // us or another worker. Keep trying until it returns.
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot take orders from the queue");
+                    pause(&mut stop, backoff).await;
+                    backoff = (backoff * 2).min(options.max_backoff);
+                    continue;
+                }
+            },
         };
-        if batch.orders.is_empty() {
-            continue;
-        }
         let span = tracing::debug_span!("batch", orders = batch.orders.len());
         let _enter = span.enter();
         if batch.orders.iter().any(|o| invalid(o).is_some()) {
             drainer.one_by_one(batch).await;
             continue;
         }
-        match drainer.record(&batch.orders).await {
+        let recorded = match claimed {
+            Err(e) => Err(Failure::Outage(error_chain(&e))),
+            Ok(keep) => {
+                let recording = record_claimed(db, stats, &batch.orders, &keep);
+                // The next batch only if it is already here: waiting for one would hold
+                // this batch's acknowledgement back.
+                let taking = async {
+                    if *stop.borrow() {
+                        return None;
+                    }
+                    match drainer
+                        .consumer
+                        .next_batch(options.batch, Duration::ZERO)
+                        .await
+                    {
+                        Ok(batch) if !batch.orders.is_empty() => {
+                            let claimed = claim(stock, &batch.orders).await;
+                            Some(Taken { batch, claimed })
+                        }
+                        // Nothing yet, or the queue failed: the loop takes (and reports) it.
+                        _ => None,
+                    }
+                };
+                let (recorded, taken) = tokio::join!(recording, taking);
+                next = taken;
+                recorded
+            }
+        };
+        match recorded {
             Ok(()) => {
                 let orders = batch.orders.len();
                 drainer.ack(batch).await;
@@ -189,24 +237,7 @@ impl Drainer<'_> {
         let keep = claim(self.stock, orders)
             .await
             .map_err(|e| Failure::Outage(error_chain(&e)))?;
-        let started = std::time::Instant::now();
-        let outcomes = self.db.record_orders(&keep).await.map_err(|e| match e {
-            DbError::Busy(_) => Failure::Outage(error_chain(&e)),
-            _ => Failure::Rejected(error_chain(&e)),
-        })?;
-        count(self.stats, &outcomes);
-        let withdrawn = (orders.len() - keep.len()) as u64;
-        self.stats.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        let metrics = &self.stats.metrics;
-        metrics
-            .batch_seconds
-            .observe(started.elapsed().as_secs_f64());
-        metrics
-            .orders
-            .with_label_values(&["withdrawn"])
-            .inc_by(withdrawn);
-        Ok(())
+        record_claimed(self.db, self.stats, orders, &keep).await
     }
 
     /// Settles each order of `batch` on its own: the failing one is found, retried, and
@@ -272,6 +303,33 @@ impl Drainer<'_> {
             }
         }
     }
+}
+
+/// Records the claimed orders `keep` of `orders` in one transaction, counting what happened.
+async fn record_claimed(
+    db: &Db,
+    stats: &DrainStats,
+    orders: &[OrderMessage],
+    keep: &[OrderMessage],
+) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let outcomes = db.record_orders(keep).await.map_err(|e| match e {
+        DbError::Busy(_) => Failure::Outage(error_chain(&e)),
+        _ => Failure::Rejected(error_chain(&e)),
+    })?;
+    count(stats, &outcomes);
+    let withdrawn = (orders.len() - keep.len()) as u64;
+    stats.withdrawn.fetch_add(withdrawn, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    let metrics = &stats.metrics;
+    metrics
+        .batch_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .orders
+        .with_label_values(&["withdrawn"])
+        .inc_by(withdrawn);
+    Ok(())
 }
 
 /// Why an order can never be recorded, if so.

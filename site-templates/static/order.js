@@ -68,7 +68,7 @@
     };
   }
 
-  window.Flashsale = { isOrderId, statusWords, say, pollOrder };
+  window.Flashsale = Object.assign(window.Flashsale || {}, { isOrderId, statusWords, say, pollOrder });
 
   // The order page: only runs where its status line exists.
   const statusEl = document.getElementById("order-status");
@@ -84,18 +84,32 @@
   }
   idEl.textContent = id;
 
+  const priceEl = document.getElementById("order-price");
+  const timeEl = document.getElementById("order-time");
+
   pollOrder(id, {
     status(order) {
       statusEl.dataset.status = order.status;
       say(statusEl, [statusWords(order.status)]);
       if (Number.isSafeInteger(order.productId) && productEl) {
-        say(productEl, [{ href: "/product/" + order.productId + ".html", text: "#" + order.productId }]);
+        const name = typeof order.productName === "string" ? order.productName : "Product #" + order.productId;
+        say(productEl, [{ href: "/product/" + order.productId + ".html", text: name }]);
+      }
+      if (priceEl && Number.isFinite(order.priceCents) && window.Flashsale.money) {
+        priceEl.textContent = window.Flashsale.money(order.priceCents);
+      }
+      if (timeEl && Number.isFinite(order.createdAt)) {
+        const at = new Date(order.createdAt);
+        timeEl.textContent = at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        timeEl.title = at.toISOString();
       }
     },
     missing(code) {
       statusEl.dataset.status = "missing";
       if (code === 401) {
-        say(statusEl, ["Please ", { href: "/user/login", text: "log in" }, " to see this order."]);
+        if (window.Flashsale.forgetShopper) window.Flashsale.forgetShopper();
+        const next = encodeURIComponent(window.location.pathname + window.location.search);
+        say(statusEl, ["Please ", { href: "/user/login?next=" + next, text: "log in" }, " to see this order."]);
       } else {
         say(statusEl, ["No such order \u2014 or it belongs to another account."]);
       }

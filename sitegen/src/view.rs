@@ -5,12 +5,13 @@
 //! place text. Escaping is left to tera (every template name ends in `.html`).
 
 use flashsale_core::domain::Product;
+use flashsale_core::money::format_money;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use crate::SitegenError;
+use crate::{SiteOptions, SitegenError};
 
 /// Shown in place of a picture whose URL is not a site path or http(s) URL.
 pub(crate) const PLACEHOLDER_IMAGE: &str = "/static/img/placeholder.svg";
@@ -20,6 +21,8 @@ pub(crate) const PLACEHOLDER_IMAGE: &str = "/static/img/placeholder.svg";
 pub(crate) struct SiteView {
     pub shop_name: String,
     pub cooldown_secs: u64,
+    /// ISO 4217 code; the pages' scripts format prices they fetch with it.
+    pub currency: String,
     /// The public address of the site without a trailing slash (`https://shop.example`), for
     /// the sitemap's absolute URLs; empty when unknown.
     pub url: String,
@@ -78,7 +81,7 @@ pub(crate) fn catalogue_url(n: usize) -> String {
 pub(crate) struct ProductView {
     pub id: i64,
     pub name: String,
-    /// Cents written as units, e.g. `12.34`.
+    /// The price as shoppers read it, in the shop's currency: `$12.34`.
     pub price: String,
     pub image: String,
     /// The description split on blank lines, one entry per paragraph.
@@ -106,12 +109,13 @@ pub(crate) struct ProductView {
 
 impl ProductView {
     /// `image_url` maps a vetted site path to the URL pages use (its content-hashed name);
-    /// a waiting room's line opens `prequeue_secs` before the sale starts.
+    /// a waiting room's line opens `queue_prequeue_secs` before the sale starts.
     pub(crate) fn new(
         product: &Product,
-        prequeue_secs: u64,
+        opts: &SiteOptions,
         image_url: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SitegenError> {
+        let prequeue_secs = opts.queue_prequeue_secs;
         let page = product_page(product.id);
         let (sale_start_rfc3339, sale_start_text) = sale_time(product.sale_start, &page)?;
         let (sale_end_rfc3339, sale_end_text) = sale_time(product.sale_end, &page)?;
@@ -123,7 +127,7 @@ impl ProductView {
         Ok(ProductView {
             id: product.id,
             name: product.name.clone(),
-            price: format_price(product.price_cents),
+            price: format_money(product.price_cents, &opts.currency),
             image: {
                 let image = vet_image(&product.image);
                 image_url(&image).unwrap_or(image)
@@ -224,6 +228,22 @@ mod tests {
         }
     }
 
+    fn opts() -> SiteOptions {
+        SiteOptions::new("dist", 10, "Shop")
+    }
+
+    #[test]
+    fn a_product_page_shows_the_price_in_the_shop_currency() {
+        let view = ProductView::new(&product(), &opts(), |_| None).expect("valid product");
+        assert_eq!(view.price, "$499.00");
+        let mut yen = opts();
+        yen.currency = "JPY".to_owned();
+        let mut p = product();
+        p.price_cents = 19_800;
+        let view = ProductView::new(&p, &yen, |_| None).expect("valid product");
+        assert_eq!(view.price, "¥19,800");
+    }
+
     #[test]
     fn prices_read_as_units_and_cents() {
         assert_eq!(format_price(5), "0.05");
@@ -255,7 +275,7 @@ mod tests {
 
     #[test]
     fn site_images_get_their_hashed_url() {
-        let view = ProductView::new(&product(), 900, |url| {
+        let view = ProductView::new(&product(), &opts(), |url| {
             (url == "/static/img/phone.svg").then(|| "/static/img/phone.0123.svg".to_owned())
         })
         .expect("valid product");
@@ -279,7 +299,7 @@ mod tests {
 
     #[test]
     fn description_splits_into_paragraphs() {
-        let view = ProductView::new(&product(), 900, |_| None).expect("valid product");
+        let view = ProductView::new(&product(), &opts(), |_| None).expect("valid product");
         assert_eq!(view.paragraphs, vec!["First.", "Second\nline."]);
     }
 
@@ -287,7 +307,7 @@ mod tests {
     fn sale_times_are_rfc3339_or_empty() {
         let mut p = product();
         p.sale_start = Some(1_748_779_200);
-        let view = ProductView::new(&p, 900, |_| None).expect("valid product");
+        let view = ProductView::new(&p, &opts(), |_| None).expect("valid product");
         assert_eq!(view.sale_start_rfc3339, "2025-06-01T12:00:00Z");
         assert_eq!(view.sale_start_text, "2025-06-01 12:00 UTC");
         assert_eq!(view.sale_end_rfc3339, "");
@@ -297,16 +317,16 @@ mod tests {
     fn a_waiting_room_opens_its_line_before_the_sale() {
         let mut p = product();
         p.sale_start = Some(1_748_779_200);
-        let plain = ProductView::new(&p, 900, |_| None).expect("valid product");
+        let plain = ProductView::new(&p, &opts(), |_| None).expect("valid product");
         assert!(!plain.queue);
         assert_eq!(plain.queue_opens_rfc3339, "", "no room, no line");
         p.queue = true;
-        let queued = ProductView::new(&p, 900, |_| None).expect("valid product");
+        let queued = ProductView::new(&p, &opts(), |_| None).expect("valid product");
         assert!(queued.queue);
         assert_eq!(queued.queue_opens_rfc3339, "2025-06-01T11:45:00Z");
         assert_eq!(queued.queue_opens_text, "2025-06-01 11:45 UTC");
         p.sale_start = None;
-        let always = ProductView::new(&p, 900, |_| None).expect("valid product");
+        let always = ProductView::new(&p, &opts(), |_| None).expect("valid product");
         assert_eq!(
             always.queue_opens_rfc3339, "",
             "without a start the line is open"
@@ -317,7 +337,7 @@ mod tests {
     fn a_sale_time_out_of_range_names_the_page() {
         let mut p = product();
         p.sale_end = Some(i64::MAX);
-        let err = ProductView::new(&p, 900, |_| None).expect_err("out of range");
+        let err = ProductView::new(&p, &opts(), |_| None).expect_err("out of range");
         assert!(err.to_string().contains("product/7.html"), "{err}");
     }
 }

@@ -95,6 +95,9 @@ mod pages {
             "static/room.js",
             "static/pow-worker.js",
             "static/register.js",
+            "static/shopper.js",
+            "static/account.js",
+            "orders.html",
             "static/img/phone.svg",
             "static/img/headphones.svg",
             "static/img/watch.svg",
@@ -110,8 +113,9 @@ mod pages {
                 "{page} missing from {written:?}"
             );
         }
-        // index + 2 products + login + register + order + 404 + sitemap, and 14 assets twice.
-        assert_eq!(summary.rendered, 8 + 28);
+        // index + 2 products + login + register + order + orders + 404 + sitemap, and 24
+        // assets twice.
+        assert_eq!(summary.rendered, 9 + 48);
         assert_eq!(summary.changed.len(), summary.rendered);
         assert_eq!(summary.unchanged, 0);
         assert_eq!(summary.removed, 0);
@@ -282,7 +286,7 @@ mod escaping {
             .into_iter()
             .filter(|f| f.ends_with(".html"))
             .collect();
-        assert_eq!(pages.len(), 6, "{pages:?}");
+        assert_eq!(pages.len(), 7, "{pages:?}");
         for page in &pages {
             let html = read(dir.path(), page);
             assert!(!html.contains("<i>Shop"), "{page}: raw shop name");

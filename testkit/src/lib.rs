@@ -1,10 +1,12 @@
 //! flashsale-testkit: helpers for tests against the real services.
 //!
+//! - [`nginx`]: `deploy/nginx.conf` with its `# SET:` lines given this machine's values.
 //! - [`process`]: stopping a server started for a test, children included.
 //! - [`proxy`]: a TCP proxy a test puts between the code and a service, to cut and restore.
 //! - [`services`]: where the shared services are, a loud reachability check, fresh MySQL
 //!   databases, unique names.
 
+pub mod nginx;
 pub mod process;
 pub mod proxy;
 pub mod services;

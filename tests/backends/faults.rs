@@ -184,6 +184,95 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
     shop.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_cut_while_groups_await_confirms_loses_no_202_and_sells_no_unit_without_an_order() {
+    let _turn = crate::util::storm_turn().await;
+    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
+    // No worker yet: the queue shows how the orders travelled before anything drains it.
+    let shop = RealShop::start_with(&[5_000], GATEWAY_ONLY, |c| {
+        c.metrics_listen = Some(metrics.clone());
+    })
+    .await;
+    let amqp = format!("amqp://guest:guest@{}/%2f", crate::util::AMQP);
+    let (first, _) = shop.buy_all(1..=400).await;
+    assert!(!first.is_empty(), "nothing accepted before the cut");
+    let depth = flashsale_core::queue::queue_depth(&amqp, &shop.config.queue_name)
+        .await
+        .expect("depth");
+    let (waiting, _) = flashsale_core::queue::queue_orders(&amqp, &shop.config.queue_name)
+        .await
+        .expect("orders on the queue");
+    assert_eq!(waiting, first.len() as u64, "every 202 is on the queue");
+    assert!(
+        u64::from(depth.ready) < waiting,
+        "{waiting} orders in {} messages: concurrent Buys were not grouped",
+        depth.ready
+    );
+
+    // Confirms are held back, so groups pile up awaiting them; then the broker is cut.
+    shop.proxies.amqp.silence_replies();
+    let cutter = async {
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+        loop {
+            let in_flight = publishes_in_flight(&client, &metrics).await;
+            if in_flight >= 100 {
+                shop.proxies.amqp.cut();
+                return in_flight;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {in_flight} publishes awaiting confirms"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let ((during, refused), in_flight_at_cut) = tokio::join!(shop.buy_all(401..=1_400), cutter);
+    eprintln!(
+        "{in_flight_at_cut} orders awaiting confirms at the cut; {} accepted, {} refused",
+        during.len(),
+        refused.len()
+    );
+    assert!(
+        refused.len() as u64 >= in_flight_at_cut.min(100),
+        "the orders awaiting confirms at the cut were answered 202 ({} refused)",
+        refused.len()
+    );
+    shop.proxies.amqp.restore();
+    let mut after = HashSet::new();
+    for _ in 0..100 {
+        let (ok, _) = shop.buy_all(1_401..=1_500).await;
+        after.extend(ok);
+        if !after.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !after.is_empty(),
+        "no Buy accepted after the broker came back"
+    );
+
+    // Every 202, and nothing else, ends as one order; every unit held is one of them.
+    let accepted: HashSet<i64> = first.iter().chain(&during).chain(&after).copied().collect();
+    let held = shop
+        .stack
+        .as_ref()
+        .expect("running")
+        .stock
+        .holders(shop.product_id)
+        .await
+        .expect("holders");
+    assert_eq!(
+        held,
+        Some(accepted.len() as u64),
+        "units held in the store beside {} accepted",
+        accepted.len()
+    );
+    drain_the_rest(&shop, &accepted).await;
+    shop.cleanup().await;
+}
+
 /// A child process killed when the test ends, also when it failed.
 struct KillOnDrop(Child);
 

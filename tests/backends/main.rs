@@ -23,3 +23,5 @@ mod audit;
 mod competing;
 // The waiting room on Redis and a ring of three: the draw, admission at the rate, faults.
 mod room;
+// A shopper's orders listed while still on RabbitMQ, then confirmed from MariaDB.
+mod orders;

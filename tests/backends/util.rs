@@ -345,7 +345,9 @@ pub async fn take_dead_letter(
         .basic_get(dead.as_str().into(), BasicGetOptions { no_ack: true })
         .await
         .expect("basic.get")?;
-    let order = serde_json::from_slice(&message.delivery.data).expect("an order");
+    // Every message is a list of orders; a dead letter holds the one order it is about.
+    let [order]: [flashsale_core::domain::OrderMessage; 1] =
+        serde_json::from_slice(&message.delivery.data).expect("a list of one order");
     let reason = message
         .delivery
         .properties

@@ -103,7 +103,7 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
         .goto(&format!("{}/product/{id}.html", shop.url))
         .await;
     assert_eq!(browser.text("h1").await, name);
-    assert_eq!(browser.text(".price").await, "59.90");
+    assert_eq!(browser.text(".price").await, "$59.90");
     browser
         .wait_for_text("#stock-remaining", "the stock line", |t| t == "25 left")
         .await;

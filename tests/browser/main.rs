@@ -13,12 +13,13 @@ mod shop;
 // chromedriver, the browser session, screenshots, waiting for the page.
 mod util;
 // axe-core injected into a page: no serious or critical accessibility violation.
-#[allow(dead_code)]
 mod axe;
 
 // An admin adds a product and republishes; the shop shows it.
 mod admin;
 // A shopper registers, logs in, buys, and sees the order confirmed; a sold-out product.
 mod shopper;
+// The storefront: header, account forms, product states, My orders; axe-core on each page.
+mod storefront;
 // A drop with a waiting room: join, the draw, the wait, the turn, Buy; on a phone too.
 mod room;

@@ -36,7 +36,6 @@ impl Browser {
     }
 
     /// A browser whose pages see `prefers-color-scheme: dark`.
-    #[allow(dead_code)] // until the storefront tests use it
     pub async fn start_dark() -> Browser {
         Browser::start_with(true).await
     }
@@ -156,28 +155,6 @@ impl Browser {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{css} never showed {what}; it shows {text:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until the texts the Buy button showed (see `WATCH_BUY_BUTTON`) satisfy `ok`.
-    pub async fn wait_for_buy_texts(&self, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let texts: Vec<String> = self
-                .client
-                .execute("return window.buyTexts || [];", vec![])
-                .await
-                .ok()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
-            if ok(&texts) {
-                return texts;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the Buy button showed only {texts:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -453,6 +453,12 @@ async fn a_shopper_registers_logs_in_and_buys_through_nginx() {
     assert_eq!(status["status"], "confirmed", "{status}");
     assert_eq!(status["productId"], shop.product_id);
 
+    // My orders comes from the gateway through nginx too (the page /orders.html is static).
+    let r = get(&browser, &format!("{}/orders", nginx.url), None).await;
+    assert_eq!(r.status(), 200, "the shopper's orders");
+    let mine: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(mine["orders"][0]["orderId"], order_id.as_str(), "{mine}");
+
     let r = browser
         .post(format!("{}/user/logout", nginx.url))
         .send()

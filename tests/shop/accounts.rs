@@ -61,7 +61,15 @@ async fn login_sets_http_only_cookies_and_logout_clears_them() {
         .iter()
         .map(|v| v.to_str().expect("ascii").to_string())
         .collect();
-    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    // The header's greeting reads the nickname from a cookie the page's script can see; it
+    // holds nothing else.
+    let shopper = cookies
+        .iter()
+        .find(|c| c.starts_with("shopper="))
+        .expect("the shopper cookie");
+    assert!(shopper.starts_with("shopper=Bo;"), "{shopper}");
+    assert!(!shopper.contains("HttpOnly"), "{shopper}");
     for name in ["uid=", "sign="] {
         let c = cookies
             .iter()
@@ -79,6 +87,18 @@ async fn login_sets_http_only_cookies_and_logout_clears_them() {
         .await
         .expect("logout");
     assert_eq!(r.status(), 303);
+    let cleared: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("shopper=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
     let (status, _) = shop.buy(&browser, shop.product_ids[0]).await;
     assert_eq!(status, 401, "a logged-out shopper cannot buy");
 }
@@ -180,7 +200,7 @@ async fn taken_user_name_is_409_and_html_is_escaped_in_the_answer() {
         page.contains("&lt;script&gt;alert(&#x27;carl&#x27;)&lt;/script&gt;"),
         "{page}"
     );
-    assert!(!page.contains("<script"), "{page}");
+    assert!(!page.contains("<script>"), "{page}");
     assert!(!page.contains("alert('carl')"), "{page}");
 }
 
@@ -204,11 +224,211 @@ async fn every_bad_credential_is_the_same_401() {
             .expect("login");
         assert_eq!(r.status(), 401, "{user}/{password}");
         assert!(r.headers().get("set-cookie").is_none());
-        bodies.push(r.text().await.expect("body"));
+        // The page puts back the name typed; apart from that, every answer is the same.
+        let body = r.text().await.expect("body");
+        let (_, _, values) = form_state(&body);
+        assert_eq!(values["userName"], user);
+        let from = body.find("data-values=\"").expect("values");
+        let to = from + body[from..].find("\">").expect("end of the values");
+        bodies.push(format!("{}{}", &body[..from], &body[to..]));
     }
     assert!(
         bodies.windows(2).all(|w| w[0] == w[1]),
         "answers differ: {bodies:?}"
+    );
+}
+
+/// The `#form-state` notice of a refused form: (field at fault, message, values kept).
+fn form_state(page: &str) -> (String, String, serde_json::Value) {
+    let start = page
+        .find("id=\"form-state\"")
+        .unwrap_or_else(|| panic!("no notice: {page}"));
+    let rest = &page[start..];
+    let attr = |name: &str| {
+        let from = rest.find(&format!("{name}=\"")).expect("attribute") + name.len() + 2;
+        let to = from + rest[from..].find('"').expect("closing quote");
+        rest[from..to]
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x27;", "'")
+            .replace("&amp;", "&")
+    };
+    let message_from = rest.find("<p>").expect("message") + 3;
+    let message_to = message_from + rest[message_from..].find("</p>").expect("end");
+    let values = serde_json::from_str(&attr("data-values")).expect("values are JSON");
+    (
+        attr("data-field"),
+        rest[message_from..message_to].to_owned(),
+        values,
+    )
+}
+
+#[tokio::test]
+async fn refused_forms_come_back_as_the_shop_page_with_the_error_at_its_field() {
+    let shop = TestShop::start(&[], 10).await;
+    shop.shopper("erin").await;
+    let browser = shop.browser();
+    let post = |path: &'static str, form: Vec<(&'static str, &'static str)>| {
+        let browser = browser.clone();
+        let url = format!("{}{path}", shop.url);
+        async move {
+            let r = browser.post(url).form(&form).send().await.expect("post");
+            let status = r.status().as_u16();
+            (status, r.text().await.expect("page"))
+        }
+    };
+
+    // A taken user name: 409, on the register page, next to the user name, form kept.
+    let (status, page) = post(
+        "/user/register",
+        vec![
+            ("nickName", "Erin Two"),
+            ("userName", "erin"),
+            ("password", "tulip garage 47"),
+            ("next", "/product/1.html"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(
+        page.contains("class=\"topbar\""),
+        "the shop's own page: {page}"
+    );
+    assert!(page.contains("<h1>Create an account</h1>"), "{page}");
+    let (field, message, values) = form_state(&page);
+    assert_eq!(field, "userName");
+    assert!(message.contains("already taken"), "{message}");
+    assert_eq!(values["nickName"], "Erin Two");
+    assert_eq!(values["userName"], "erin");
+    assert_eq!(values["next"], "/product/1.html");
+    assert!(
+        !page.contains("tulip garage 47"),
+        "a password is never sent back"
+    );
+
+    // A guessable password: 400, at the password.
+    let (status, page) = post(
+        "/user/register",
+        vec![
+            ("nickName", "Finn"),
+            ("userName", "finn"),
+            ("password", "password1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (field, message, _) = form_state(&page);
+    assert_eq!(field, "password", "{message}");
+    assert!(!page.contains("password1"), "{page}");
+
+    // An empty nickname: 400, at the nickname.
+    let (status, page) = post(
+        "/user/register",
+        vec![
+            ("nickName", ""),
+            ("userName", "gil"),
+            ("password", "tulip garage 47"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(form_state(&page).0, "nickName");
+
+    // A wrong password: 401 on the login page, the user name kept.
+    let (status, page) = post(
+        "/user/login",
+        vec![
+            ("userName", "erin"),
+            ("password", "not it at all"),
+            ("next", "/product/1.html"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(page.contains("<h1>Log in</h1>"), "{page}");
+    let (field, message, values) = form_state(&page);
+    assert_eq!(field, "password");
+    assert_eq!(message, "Wrong user name or password.");
+    assert_eq!(values["userName"], "erin");
+    assert_eq!(values["next"], "/product/1.html");
+}
+
+#[tokio::test]
+async fn login_goes_back_to_the_page_the_shopper_came_from_on_this_site_only() {
+    let shop = TestShop::start(&[], 10).await;
+    shop.shopper("hana").await;
+    let login = |next: &'static str| {
+        let browser = shop.browser();
+        let url = format!("{}/user/login", shop.url);
+        async move {
+            let r = browser
+                .post(url)
+                .form(&[
+                    ("userName", "hana"),
+                    ("password", "correct horse"),
+                    ("next", next),
+                ])
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(r.status(), 303, "{next}");
+            r.headers()["location"].to_str().expect("ascii").to_owned()
+        }
+    };
+    assert_eq!(login("/product/7.html").await, "/product/7.html");
+    assert_eq!(login("/orders.html").await, "/orders.html");
+    assert_eq!(login("").await, "/");
+    for evil in [
+        "//evil.example",
+        "https://evil.example",
+        "http://evil.example/product/1.html",
+        "/\\evil.example",
+        "evil.example",
+        "/user/logout",
+    ] {
+        assert_eq!(login(evil).await, "/", "{evil} is not a page of this shop");
+    }
+
+    // Registering keeps the way back, and tells the login page the account was made.
+    let r = shop
+        .browser()
+        .post(format!("{}/user/register", shop.url))
+        .form(&[
+            ("nickName", "Ivo"),
+            ("userName", "ivo"),
+            ("password", "tulip garage 47"),
+            ("next", "/product/7.html"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/user/login?next=%2Fproduct%2F7%2Ehtml"
+    );
+    let created = r.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(
+        created.starts_with("created=1;") && created.contains("Path=/user/login"),
+        "{created}"
+    );
+    let r = shop
+        .browser()
+        .post(format!("{}/user/register", shop.url))
+        .form(&[
+            ("nickName", "Jo"),
+            ("userName", "jo"),
+            ("password", "tulip garage 47"),
+            ("next", "https://evil.example"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(
+        r.headers()["location"],
+        "/user/login",
+        "no way out of the shop"
     );
 }
 

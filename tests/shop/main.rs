@@ -7,6 +7,8 @@ mod util;
 mod accounts;
 // The Buy button's every answer, and order status.
 mod buy;
+// A shopper's own orders (GET /orders), newest first, page by page.
+mod orders;
 // Static pages: types, caching, and nothing outside dist/.
 mod static_site;
 // The waiting room: joining, challenges, status, and who may Buy a queued product.

@@ -278,3 +278,55 @@ async fn republishing_follows_changes_made_outside_the_admin() {
     assert!(read().contains("Pocket Phone"), "{}", read());
     assert!(!read().contains("Renamed by the CLI"));
 }
+
+/// A Republish reads only the products written since the last one: a product added and one
+/// deleted by another process still reach the pages. When the log of writes no longer
+/// reaches back to the last Republish (another admin pruned it), everything is compared.
+#[tokio::test]
+async fn republishing_reads_what_was_written_since_and_compares_all_when_it_cannot_tell() {
+    let admin = Admin::start().await;
+    let kept = admin
+        .db
+        .insert_product(&product("Kept", 5))
+        .await
+        .expect("insert");
+    let gone = admin
+        .db
+        .insert_product(&product("Gone", 5))
+        .await
+        .expect("insert");
+    let s = admin.login().await;
+    let form = [("csrf", s.csrf.as_str())];
+    let publish = || admin.post_form("/publish", &s.cookie, &form);
+    assert_eq!(publish().await.status, 200);
+    let page = |id: i64| admin.dir.path().join(format!("dist/product/{id}.html"));
+    assert!(page(gone).exists());
+
+    // Another process adds a product and deletes one.
+    let added = admin
+        .db
+        .insert_product(&product("Added", 3))
+        .await
+        .expect("insert");
+    assert!(admin.db.delete_product(gone).await.expect("delete"));
+    let second = publish().await;
+    assert!(second.text().contains(&format!("product/{added}.html")));
+    assert!(second.text().contains(&format!("product/{gone}.html")));
+    assert!(page(added).exists(), "the added product's page");
+    assert!(!page(gone).exists(), "the deleted product's page stays");
+
+    // An edit, then the log pruned past where this admin read: it cannot tell what changed.
+    admin
+        .db
+        .update_product(kept, &product("Kept, renamed", 5))
+        .await
+        .expect("update");
+    admin
+        .db
+        .prune_product_changes(i64::MAX)
+        .await
+        .expect("prune");
+    assert_eq!(publish().await.status, 200);
+    let text = std::fs::read_to_string(page(kept)).expect("the kept page");
+    assert!(text.contains("Kept, renamed"), "{text}");
+}

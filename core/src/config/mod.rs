@@ -52,7 +52,8 @@ pub struct Config {
     pub stock_prefix: String,
     /// The RabbitMQ queue of orders; its dead letters go to `{queue_name}.dead`.
     pub queue_name: String,
-    /// Unacknowledged orders a worker may hold at once (RabbitMQ prefetch).
+    /// Unacknowledged messages a worker may hold at once (RabbitMQ prefetch); each carries
+    /// the orders a gateway published together.
     pub worker_prefetch: u16,
     pub gateway_listen: String,
     pub admin_listen: String,
@@ -159,7 +160,8 @@ impl Default for Config {
             cookie_secret: None,
             cluster_secret: None,
             session_ttl_secs: 7 * 24 * 3600,
-            worker_batch: 200,
+            // Near the database's limit: a gateway's group is up to 500 orders.
+            worker_batch: 1000,
             gateway_threads: 0,
             shop_name: "Flashsale".into(),
             currency: "USD".into(),

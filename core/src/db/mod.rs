@@ -8,23 +8,28 @@
 //! before the commit returns, so what the shop acknowledged survives a crash and a power cut
 //! (the README says what that costs and what it does not cover).
 //!
-//! One file per part of the schema: `users` (shoppers), `products`, `orders` (recording the
-//! worker's batches), `reports` (the back-office's views of orders), `outbox` (the embedded
-//! queue), `admin_sessions`, and `files` (the SQLite file and its backups).
+//! One file per part of the schema: `users` (shoppers), `products`, `changes` (the log of
+//! catalogue writes), `orders` (recording the worker's batches), `reports` (the back-office's
+//! views of orders), `shopper_orders` (a shopper's own, for `GET /orders`), `outbox` (the
+//! embedded queue), `admin_sessions`, and `files` (the SQLite file and its backups).
 
 mod admin_sessions;
+mod changes;
 mod files;
 mod orders;
 mod outbox;
 mod products;
 mod reports;
+mod shopper_orders;
 mod users;
 
 pub use admin_sessions::StoredSession;
+pub use changes::ProductChange;
 pub use files::sqlite_file;
 pub use orders::Recorded;
 pub use outbox::{OutboxCounts, StockBooks};
 pub use reports::{OrderFilter, OrderRow, ProductOrderStats};
+pub use shopper_orders::{OrderCursor, ShopperOrder};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -1,9 +1,10 @@
 //! Orders: recording the worker's batches (stock taken in the same transaction), and
 //! reading a product's orders back.
 
+use super::changes::log_changes;
 use super::{classify, Db, DbError, Dialect};
 use crate::domain::{Holder, Order, OrderMessage, OrderStatus};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What recording one order did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,7 @@ impl Db {
         for order in &fresh {
             *per_product.entry(order.product_id).or_default() += 1;
         }
-        for (product_id, n) in per_product {
+        for (&product_id, &n) in &per_product {
             let taken =
                 sqlx::query("UPDATE products SET stock = stock - ? WHERE id = ? AND stock >= ?")
                     .bind(n)
@@ -118,6 +119,9 @@ impl Db {
                 return Ok(None);
             }
         }
+        // Pages show the stock: the admin's next Republish finds these products changed.
+        let touched: Vec<i64> = per_product.into_keys().collect();
+        log_changes(tx, &touched).await?;
         Ok(Some(outcomes))
     }
 
@@ -132,6 +136,7 @@ impl Db {
         };
         let mut tx = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut touched = BTreeSet::new();
         for order in batch {
             let inserted = sqlx::query(insert)
                 .bind(&order.order_id)
@@ -153,6 +158,7 @@ impl Db {
                     .await?
                     .rows_affected();
             if taken == 1 {
+                touched.insert(order.product_id);
                 outcomes.push(Recorded::Confirmed);
             } else {
                 sqlx::query("UPDATE orders SET status = ? WHERE order_id = ?")
@@ -163,6 +169,8 @@ impl Db {
                 outcomes.push(Recorded::Failed);
             }
         }
+        let touched: Vec<i64> = touched.into_iter().collect();
+        log_changes(&mut tx, &touched).await?;
         self.clear_outbox(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(outcomes)

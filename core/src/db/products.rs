@@ -1,5 +1,6 @@
 //! The catalogue: products and their stock in the database.
 
+use super::changes::log_changes;
 use super::{Db, DbError};
 use crate::domain::{NewProduct, Product};
 
@@ -26,7 +27,30 @@ impl Db {
         Ok(row.map(Product::from))
     }
 
+    /// The products of `ids` that exist, by id (a deleted one is left out).
+    pub async fn products_by_ids(&self, ids: &[i64]) -> Result<Vec<Product>, DbError> {
+        let mut products = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({marks}) ORDER BY id");
+            let mut query = sqlx::query_as::<_, ProductRow>(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            products.extend(
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Product::from),
+            );
+        }
+        Ok(products)
+    }
+
     pub async fn insert_product(&self, p: &NewProduct) -> Result<i64, DbError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, \
              queue, admit_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -41,14 +65,19 @@ impl Db {
         .bind(i64::from(p.queue))
         .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        match done.last_insert_id() {
-            Some(id) => Ok(id),
-            None => Ok(sqlx::query_scalar("SELECT MAX(id) FROM products")
-                .fetch_one(&self.pool)
-                .await?),
-        }
+        let id = match done.last_insert_id() {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("SELECT MAX(id) FROM products")
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        log_changes(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     pub async fn count_products(&self) -> Result<i64, DbError> {
@@ -59,6 +88,7 @@ impl Db {
 
     /// Replaces every field of product `id`; returns whether it exists.
     pub async fn update_product(&self, id: i64, p: &NewProduct) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
              sale_start = ?, sale_end = ?, queue = ?, admit_per_second = ?, updated_at = ? WHERE id = ?",
@@ -74,19 +104,30 @@ impl Db {
         .bind(i64::from(p.admit_per_second))
         .bind(crate::domain::now_unix())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let found = done.rows_affected() == 1;
+        if found {
+            log_changes(&mut tx, &[id]).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     /// Removes product `id` from the catalogue; returns whether it existed. Its orders stay:
     /// they are the shop's history.
     pub async fn delete_product(&self, id: i64) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM products WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let found = done.rows_affected() == 1;
+        if found {
+            log_changes(&mut tx, &[id]).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 }
 

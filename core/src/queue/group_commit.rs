@@ -1,14 +1,16 @@
 //! Group commit: many callers' items written in one go (one transaction, one sync, one
 //! confirm), each caller answered when its group is.
 //!
-//! One task writes groups one after another. A group is everything waiting when the previous
-//! write finished, plus what arrives within `linger`, up to `max_items`: under load groups grow
-//! by themselves, and a quiet shop waits at most `linger` per item. Used by the embedded queue
-//! (the outbox in the database); any queue whose write is costly and batchable can use it.
+//! One task forms groups and starts their writes, at most `in_flight` at once. A group is
+//! everything waiting when a write slot came free, plus what arrives within `linger`, up to
+//! `max_items`: under load groups grow by themselves, and a quiet shop waits at most `linger`
+//! per item. Used by the embedded queue (the outbox in the database, one write at a time) and
+//! by RabbitMQ (one persistent message per group, a few confirms awaited at once).
 
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// How a group of items is written.
 #[async_trait]
@@ -26,6 +28,8 @@ pub struct GroupOptions {
     pub max_items: usize,
     /// How long a group waits for more items once it has one.
     pub linger: Duration,
+    /// Groups being written at once (1: each group waits for the previous write).
+    pub in_flight: usize,
 }
 
 impl Default for GroupOptions {
@@ -33,6 +37,7 @@ impl Default for GroupOptions {
         GroupOptions {
             max_items: 500,
             linger: Duration::from_millis(1),
+            in_flight: 1,
         }
     }
 }
@@ -86,15 +91,28 @@ impl<T: Send + 'static, E: Clone + Send + 'static> GroupCommit<T, E> {
     }
 }
 
-async fn write_groups<T, E: Clone, W: GroupWriter<T, Error = E>>(
+async fn write_groups<
+    T: Send + 'static,
+    E: Clone + Send + 'static,
+    W: GroupWriter<T, Error = E>,
+>(
     writer: W,
     options: GroupOptions,
     mut receiver: mpsc::UnboundedReceiver<Waiting<T, E>>,
 ) {
     let max = options.max_items.max(1);
-    while let Some(first) = receiver.recv().await {
+    let writer = Arc::new(writer);
+    let slots = Arc::new(Semaphore::new(options.in_flight.max(1)));
+    loop {
+        // A slot first, then the group: what queues up while every slot is busy goes into
+        // the next group instead of waiting behind it.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
         let mut group = vec![first];
-        // What queued up during the previous write goes in at once.
         while group.len() < max {
             match receiver.try_recv() {
                 Ok(next) => group.push(next),
@@ -110,13 +128,17 @@ async fn write_groups<T, E: Clone, W: GroupWriter<T, Error = E>>(
                 }
             }
         }
-        let (items, waiting): (Vec<T>, Vec<_>) =
-            group.into_iter().map(|w| (w.item, w.done)).unzip();
-        let result = writer.write(&items).await;
-        for done in waiting {
-            // A caller that gave up waiting (its request was dropped) needs no answer.
-            let _ = done.send(result.clone());
-        }
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let (items, waiting): (Vec<T>, Vec<_>) =
+                group.into_iter().map(|w| (w.item, w.done)).unzip();
+            let result = writer.write(&items).await;
+            drop(slot);
+            for done in waiting {
+                // A caller that gave up waiting (its request was dropped) needs no answer.
+                let _ = done.send(result.clone());
+            }
+        });
     }
 }
 
@@ -175,6 +197,7 @@ mod tests {
         let options = GroupOptions {
             max_items: 100,
             linger: Duration::from_millis(50),
+            in_flight: 1,
         };
         let group = GroupCommit::spawn(recorder.clone(), options);
         let (a, b) = tokio::join!(group.submit(1), group.submit(-1));
@@ -190,6 +213,7 @@ mod tests {
         let options = GroupOptions {
             max_items: 3,
             linger: Duration::from_millis(20),
+            in_flight: 1,
         };
         let group = GroupCommit::spawn(recorder.clone(), options);
         let all = futures::future::join_all((0..10).map(|n| group.submit(n))).await;
@@ -197,5 +221,42 @@ mod tests {
         let groups = recorder.groups.lock().expect("lock").clone();
         assert!(groups.iter().all(|g| g.len() <= 3), "{groups:?}");
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 10);
+    }
+
+    /// Counts writes running at once, and the most seen.
+    #[derive(Clone, Default)]
+    struct Overlap {
+        now: Arc<std::sync::atomic::AtomicUsize>,
+        most: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl GroupWriter<i32> for Overlap {
+        type Error = String;
+        async fn write(&self, _items: &[i32]) -> Result<(), String> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let running = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(running, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.now.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writes_overlap_up_to_in_flight_and_no_further() {
+        for in_flight in [1, 3] {
+            let overlap = Overlap::default();
+            let options = GroupOptions {
+                max_items: 2,
+                linger: Duration::ZERO,
+                in_flight,
+            };
+            let group = GroupCommit::spawn(overlap.clone(), options);
+            let all = futures::future::join_all((0..40).map(|n| group.submit(n))).await;
+            assert!(all.iter().all(|r| r.is_ok()));
+            let most = overlap.most.load(std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(most, in_flight, "20 groups, {in_flight} slots");
+        }
     }
 }

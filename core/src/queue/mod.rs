@@ -1,7 +1,8 @@
 //! The order queue: carries accepted orders from the gateway to the worker.
 //!
 //! The gateway answers `202` only after [`OrderQueue::publish`] returned `Ok` (for RabbitMQ:
-//! after the broker confirmed), so an accepted order is always on the queue. The worker takes
+//! after the broker confirmed the message carrying the order's group), so an accepted order is
+//! always on the queue. The worker takes
 //! batches and acknowledges them only after they are committed to the database; a batch that
 //! is not acknowledged comes back.
 //!
@@ -16,8 +17,8 @@ mod memory;
 mod outbox;
 
 pub use amqp::{
-    dead_letter_queue, delete_queues, queue_depth, AmqpConsumer, AmqpQueue, QueueDepth,
-    DEFAULT_CONFIRM_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    dead_letter_queue, delete_queues, queue_depth, queue_orders, AmqpConsumer, AmqpQueue,
+    QueueDepth, DEFAULT_CONFIRM_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_GROUPING,
 };
 pub use memory::{MemoryConsumer, MemoryQueue};
 pub use outbox::{OutboxConsumer, OutboxQueue};
@@ -66,8 +67,9 @@ impl Batch {
 /// The consuming side, used by the worker.
 #[async_trait]
 pub trait OrderConsumer: Send + 'static {
-    /// Waits up to `wait` for orders and returns at most `max` of them; an empty batch when
-    /// none came. `Err(QueueError::Closed)` once the queue is closed and drained.
+    /// Waits up to `wait` for orders and returns at most `max` of them (more only when the
+    /// queue carries them in one message that alone holds more); an empty batch when none
+    /// came. `Err(QueueError::Closed)` once the queue is closed and drained.
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Batch, QueueError>;
 
     /// The batch is committed: it must never be delivered again.

@@ -58,6 +58,8 @@ pub struct SiteOptions {
     pub queue_prequeue_secs: u64,
     /// Shown in every page's title and navigation bar.
     pub shop_name: String,
+    /// ISO 4217 code prices are written in ("$199.00", "¥199").
+    pub currency: String,
     /// The public address of the shop (`https://shop.example`), for the sitemap.
     pub site_url: String,
     /// A theme directory to use instead of the built-in `site-templates/`.
@@ -80,6 +82,7 @@ impl SiteOptions {
             cooldown_secs,
             queue_prequeue_secs: DEFAULT_PREQUEUE_SECS,
             shop_name: shop_name.into(),
+            currency: "USD".to_owned(),
             site_url: String::new(),
             templates: None,
             progress: false,
@@ -147,6 +150,8 @@ impl Site {
         base.update(opts.shop_name.as_bytes());
         base.update(&[0]);
         base.update(opts.site_url.as_bytes());
+        base.update(&[0]);
+        base.update(opts.currency.as_bytes());
         base.update(&opts.cooldown_secs.to_le_bytes());
         base.update(&opts.queue_prequeue_secs.to_le_bytes());
         base.update(&[u8::from(opts.compress)]);
@@ -247,9 +252,7 @@ impl Site {
     }
 
     fn item(&self, product: &Product) -> Result<Item, SitegenError> {
-        let view = ProductView::new(product, self.opts.queue_prequeue_secs, |url| {
-            self.theme.hashed_url(url)
-        })?;
+        let view = ProductView::new(product, &self.opts, |url| self.theme.hashed_url(url))?;
         let json = serde_json::to_vec(&view).map_err(|e| SitegenError::Template {
             name: product_page(product.id),
             message: e.to_string(),

@@ -41,6 +41,7 @@ impl Site {
             &SiteView {
                 shop_name: self.opts.shop_name.clone(),
                 cooldown_secs: self.opts.cooldown_secs,
+                currency: self.opts.currency.clone(),
                 url: self.opts.site_url.trim_end_matches('/').to_owned(),
             },
         );

@@ -1,8 +1,12 @@
 //! Consuming, used by the worker: batches of deliveries, acknowledged after their commit.
+//!
+//! A delivery carries a group of orders. The worker settles orders (a batch, or one order
+//! split off it); a delivery is settled with the broker once all its orders are: acked if
+//! each was acked or dead-lettered, given back whole if any was given back.
 
 use super::{
-    dead_letter_queue, io_timeout, OwnedConnection, Target, DEFAULT_CONNECT_TIMEOUT, PERSISTENT,
-    SETTLE_TIMEOUT,
+    dead_letter_queue, decode, encode, io_timeout, OwnedConnection, Target,
+    DEFAULT_CONNECT_TIMEOUT, PERSISTENT, SETTLE_TIMEOUT,
 };
 use crate::domain::OrderMessage;
 use crate::queue::{Batch, OrderConsumer, QueueError};
@@ -15,7 +19,6 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Acker, BasicProperties, Channel, Consumer};
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at, Instant};
@@ -27,13 +30,28 @@ pub struct AmqpConsumer {
     prefetch: u16,
     connect_timeout: Duration,
     link: Option<ConsumerLink>,
-    /// The ackers of each batch handed out and not yet acked or given back, by receipt.
-    /// Ackers are bound to the channel that delivered them: after that channel is gone they
-    /// refuse, and the broker redelivers the messages instead.
-    unacked: HashMap<u64, Vec<Acker>>,
+    /// Deliveries handed out and not yet settled with the broker, by their own key. Ackers
+    /// are bound to the channel that delivered them: after that channel is gone they refuse,
+    /// and the broker redelivers the messages instead.
+    held: HashMap<u64, Held>,
+    /// Of each batch handed out and not yet settled, by receipt: the key of the delivery each
+    /// of its orders came in.
+    unacked: HashMap<u64, Vec<u64>>,
+    /// A delivery taken that did not fit in the last batch: the first of the next.
+    stashed: Option<(Vec<OrderMessage>, Acker)>,
     next_receipt: u64,
+    next_key: u64,
     /// Whether the last connect failed, so an outage is logged once.
     failing: bool,
+}
+
+/// A delivery whose orders are out with the worker.
+struct Held {
+    acker: Acker,
+    /// Its orders not settled yet.
+    open: usize,
+    /// One of its orders was given back: so is the whole delivery, once all are settled.
+    give_back: bool,
 }
 
 struct ConsumerLink {
@@ -65,8 +83,11 @@ impl AmqpConsumer {
             prefetch: prefetch.max(1),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             link: None,
+            held: HashMap::new(),
             unacked: HashMap::new(),
+            stashed: None,
             next_receipt: 1,
+            next_key: 1,
             failing: false,
         };
         consumer.link = Some(consumer.open_link().await?);
@@ -130,7 +151,7 @@ impl AmqpConsumer {
             );
         }
         // Whatever was handed out on the old channel can no longer be acked.
-        self.unacked.clear();
+        self.forget();
         match self.open_link().await {
             Ok(link) => {
                 if std::mem::take(&mut self.failing) {
@@ -151,27 +172,75 @@ impl AmqpConsumer {
     /// Drops a dead link; the next `next_batch` opens a fresh one.
     fn lost(&mut self, what: &str, why: impl std::fmt::Display) -> QueueError {
         self.link = None;
-        self.unacked.clear();
+        self.forget();
         self.target.unavailable(what, why)
+    }
+
+    /// Drops every delivery of the old channel: the broker delivers them again.
+    fn forget(&mut self) {
+        self.held.clear();
+        self.unacked.clear();
+        self.stashed = None;
+    }
+
+    /// Holds a delivery of `orders` for `batch`, noting each order's delivery.
+    fn hold(&mut self, orders: usize, acker: Acker, batch: &mut Vec<u64>) {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.held.insert(
+            key,
+            Held {
+                acker,
+                open: orders,
+                give_back: false,
+            },
+        );
+        batch.extend(std::iter::repeat_n(key, orders));
+    }
+
+    /// Settles the orders of `batch` (acked, or given back when `give_back`); returns the
+    /// deliveries now settled in full, each with whether it goes back.
+    fn settle_orders(
+        &mut self,
+        batch: &Batch,
+        give_back: bool,
+        what: &str,
+    ) -> Result<Vec<(Acker, bool)>, QueueError> {
+        let Some(keys) = self.unacked.remove(&batch.receipt) else {
+            if batch.orders.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err(self.target.unavailable(
+                &format!("cannot {what} the batch"),
+                "the channel that delivered it is gone; the broker redelivers it",
+            ));
+        };
+        let mut done = Vec::new();
+        for key in keys {
+            let Some(held) = self.held.get_mut(&key) else {
+                continue;
+            };
+            held.give_back |= give_back;
+            held.open = held.open.saturating_sub(1);
+            if held.open == 0 {
+                if let Some(held) = self.held.remove(&key) {
+                    done.push((held.acker, held.give_back));
+                }
+            }
+        }
+        Ok(done)
     }
 }
 
-/// Keeps a good delivery for the batch; dead-letters one that is not an order.
-async fn sort_delivery(
-    queue: &str,
-    delivery: Delivery,
-    orders: &mut Vec<OrderMessage>,
-    ackers: &mut Vec<Acker>,
-) {
+/// The orders of a good delivery; `None` for one to skip (its channel is gone) or that is not
+/// a list of orders (dead-lettered here).
+async fn sort_delivery(queue: &str, delivery: Delivery) -> Option<(Vec<OrderMessage>, Acker)> {
     if !delivery.acker.usable() {
         // Its channel is gone: the broker will deliver it again on a new one.
-        return;
+        return None;
     }
-    match serde_json::from_slice::<OrderMessage>(&delivery.data) {
-        Ok(order) => {
-            orders.push(order);
-            ackers.push(delivery.acker);
-        }
+    match decode(&delivery.data) {
+        Ok(orders) => Some((orders, delivery.acker)),
         Err(e) => {
             // Position and category only: serde's message may quote parts of the body.
             tracing::warn!(
@@ -181,7 +250,7 @@ async fn sort_delivery(
                 category = ?e.classify(),
                 line = e.line(),
                 column = e.column(),
-                "a message on the order queue is not an order; dead-lettering it"
+                "a message on the order queue is not a list of orders; dead-lettering it"
             );
             let reject = timeout(
                 SETTLE_TIMEOUT,
@@ -192,6 +261,7 @@ async fn sort_delivery(
                 // It stays unacked and comes back after a reconnect, to be rejected again.
                 tracing::warn!(queue, error = %e, "cannot reject the malformed message");
             }
+            None
         }
     }
 }
@@ -202,7 +272,11 @@ impl OrderConsumer for AmqpConsumer {
         self.ensure_link().await?;
         let deadline = Instant::now() + wait;
         let mut orders = Vec::new();
-        let mut ackers = Vec::new();
+        let mut keys = Vec::new();
+        if let Some((first, acker)) = self.stashed.take() {
+            self.hold(first.len(), acker, &mut keys);
+            orders.extend(first);
+        }
         let queue = self.target.queue.clone();
         let broken = loop {
             if orders.len() >= max {
@@ -232,7 +306,17 @@ impl OrderConsumer for AmqpConsumer {
             };
             match next {
                 Some(Ok(Some(delivery))) => {
-                    sort_delivery(&queue, delivery, &mut orders, &mut ackers).await;
+                    let Some((group, acker)) = sort_delivery(&queue, delivery).await else {
+                        continue;
+                    };
+                    if !orders.is_empty() && orders.len() + group.len() > max {
+                        // Whole deliveries only, and at most `max` orders unless one
+                        // delivery alone holds more: this one starts the next batch.
+                        self.stashed = Some((group, acker));
+                        break None;
+                    }
+                    self.hold(group.len(), acker, &mut keys);
+                    orders.extend(group);
                 }
                 // Cancelled by the broker (queue deleted?) or the delegate is gone.
                 Some(Ok(None)) | None => break Some("the subscription ended".to_string()),
@@ -248,19 +332,17 @@ impl OrderConsumer for AmqpConsumer {
         }
         let receipt = self.next_receipt;
         self.next_receipt += 1;
-        self.unacked.insert(receipt, ackers);
+        self.unacked.insert(receipt, keys);
         Ok(Batch { orders, receipt })
     }
 
     async fn ack(&mut self, batch: Batch) -> Result<(), QueueError> {
-        settle(self, batch, "acknowledge", |acker| async move {
-            acker.ack(BasicAckOptions::default()).await
-        })
-        .await
+        let done = self.settle_orders(&batch, false, "acknowledge")?;
+        settle(self, done, "acknowledge").await
     }
 
     fn split(&mut self, batch: Batch) -> Vec<Batch> {
-        let mut ackers = self
+        let mut keys = self
             .unacked
             .remove(&batch.receipt)
             .unwrap_or_default()
@@ -271,11 +353,11 @@ impl OrderConsumer for AmqpConsumer {
             .map(|order| {
                 // A batch whose channel is gone splits into unsettleable parts (receipt 0):
                 // settling them fails and the broker redelivers, as for the whole batch.
-                let receipt = match ackers.next() {
-                    Some(acker) => {
+                let receipt = match keys.next() {
+                    Some(key) => {
                         let receipt = self.next_receipt;
                         self.next_receipt += 1;
-                        self.unacked.insert(receipt, vec![acker]);
+                        self.unacked.insert(receipt, vec![key]);
                         receipt
                     }
                     None => 0,
@@ -299,8 +381,7 @@ impl OrderConsumer for AmqpConsumer {
         };
         for order in &batch.orders {
             tracing::error!(order_id = %order.order_id, reason, "order moved to the dead-letter queue");
-            let body = serde_json::to_vec(order)
-                .map_err(|e| QueueError::Unavailable(format!("cannot encode the order: {e}")))?;
+            let body = encode(std::slice::from_ref(order))?;
             let mut headers = FieldTable::default();
             headers.insert(
                 "x-flashsale-reason".into(),
@@ -328,43 +409,37 @@ impl OrderConsumer for AmqpConsumer {
     }
 
     async fn retry(&mut self, batch: Batch) -> Result<(), QueueError> {
-        settle(self, batch, "give back", |acker| async move {
-            acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
-                .await
-        })
-        .await
+        let done = self.settle_orders(&batch, true, "give back")?;
+        settle(self, done, "give back").await
     }
 }
 
-/// Acks or nacks every message of a batch, one by one: tags are settled individually because
-/// a `multiple` ack of the highest tag would also settle any lower tag not handed out yet.
-async fn settle<F, Fut>(
+/// Acks, or gives back, each delivery settled in full: one by one, because a `multiple` ack of
+/// the highest tag would also settle any lower tag not handed out yet.
+async fn settle(
     consumer: &mut AmqpConsumer,
-    batch: Batch,
+    deliveries: Vec<(Acker, bool)>,
     what: &str,
-    each: F,
-) -> Result<(), QueueError>
-where
-    F: Fn(Acker) -> Fut,
-    Fut: Future<Output = lapin::Result<bool>>,
-{
-    let Some(ackers) = consumer.unacked.remove(&batch.receipt) else {
-        if batch.orders.is_empty() {
-            return Ok(());
-        }
-        return Err(consumer.target.unavailable(
-            &format!("cannot {what} the batch"),
-            "the channel that delivered it is gone; the broker redelivers it",
-        ));
-    };
-    // All the batch's acks go out together: awaiting each in turn costs a round of the I/O
-    // loop per message. A connection lapin gave up on can leave a promise pending forever,
-    // so the whole settlement is bounded.
-    let all = futures::future::join_all(ackers.into_iter().map(each));
+) -> Result<(), QueueError> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    // All go out together: awaiting each in turn costs a round of the I/O loop per message.
+    // A connection lapin gave up on can leave a promise pending forever, so the whole
+    // settlement is bounded.
+    let all =
+        futures::future::join_all(deliveries.into_iter().map(|(acker, give_back)| async move {
+            if give_back {
+                acker
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    })
+                    .await
+            } else {
+                acker.ack(BasicAckOptions::default()).await
+            }
+        }));
     let settled = match timeout(SETTLE_TIMEOUT, all).await {
         Ok(settled) => settled,
         Err(_) => {

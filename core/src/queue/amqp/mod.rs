@@ -3,20 +3,25 @@
 //!
 //! Guarantees:
 //!
-//! - [`AmqpQueue::publish`] returns `Ok` only after the broker confirmed the message (publisher
-//!   confirms) as routed to the durable queue and stored persistently. A nack, a returned
+//! - Orders published together (within a millisecond or so, see [`GroupCommit`]) travel as one
+//!   persistent message whose body is the JSON array of the group's orders.
+//!   [`AmqpQueue::publish`] returns `Ok` only after the broker confirmed the order's message
+//!   (publisher confirms) as routed to the durable queue and stored persistently. A nack, a returned
 //!   (unroutable) message, a broken connection or no confirm within the deadline is
-//!   `Err(QueueError::Unavailable)`: "not known to be queued". The gateway then gives the
-//!   reservation back. In the rare case where the broker did store it but its confirm was lost,
+//!   `Err(QueueError::Unavailable)` for every order of the group: "not known to be queued". The
+//!   gateway then gives each reservation back. In the rare case where the broker did store it but its confirm was lost,
 //!   the worker still inserts the order; the database's unique keys and stock check keep that
 //!   from selling a unit twice.
-//! - The worker acknowledges a batch ([`OrderConsumer::ack`]) only after committing it. Until
+//! - The worker acknowledges a batch ([`OrderConsumer::ack`]) only after committing it; a
+//!   message is acked once every order in it is settled, and given back whole if any of its
+//!   orders is (its recorded orders then come again as duplicates). Until
 //!   then the messages stay on the broker: a batch given back ([`OrderConsumer::retry`]), a
 //!   consumer that dies or a connection that breaks all mean the broker delivers the same
 //!   orders again, possibly to another worker. Delivery is therefore at least once; the
 //!   worker's idempotent insert turns a redelivery into a no-op.
-//! - A message whose body is not an [`OrderMessage`] is never handed to the worker: it is
-//!   rejected without requeue and lands in the dead-letter queue for a human to look at.
+//! - A message whose body is not a list of [`OrderMessage`]s (or a single one, as gateways
+//!   before group commit sent) is never handed to the worker: it is rejected without requeue
+//!   and lands in the dead-letter queue for a human to look at.
 //!
 //! Topology, declared idempotently by both sides on every (re)connect: a durable queue
 //! `{queue}` with `x-dead-letter-exchange: ""` (the default exchange) and
@@ -32,16 +37,19 @@
 //! consumer). A connection that dies silently (no RST) is noticed by the publisher through
 //! its confirm deadline and by the consumer through AMQP heartbeats, which the URL can
 //! shorten (`?heartbeat=10`).
+//!
+//! [`GroupCommit`]: crate::queue::group_commit::GroupCommit
 
 mod admin;
 mod consume;
 mod publish;
 
-pub use admin::{delete_queues, queue_depth};
+pub use admin::{delete_queues, queue_depth, queue_orders};
 pub use consume::AmqpConsumer;
-pub use publish::AmqpQueue;
+pub use publish::{AmqpQueue, DEFAULT_GROUPING};
 
 use crate::config::redact_url;
+use crate::domain::OrderMessage;
 use crate::queue::QueueError;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
@@ -73,6 +81,25 @@ fn io_timeout() -> lapin::Error {
 
 /// AMQP persistent delivery mode: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
+
+/// A message's body: the JSON array of its orders.
+fn encode(orders: &[OrderMessage]) -> Result<Vec<u8>, QueueError> {
+    serde_json::to_vec(orders)
+        .map_err(|e| QueueError::Unavailable(format!("cannot encode the orders: {e}")))
+}
+
+/// The orders of a message: a JSON array, or one order object (a gateway from before group
+/// commit). An empty list is an error: a message carries at least one order.
+fn decode(body: &[u8]) -> Result<Vec<OrderMessage>, serde_json::Error> {
+    let orders = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<OrderMessage>>(body)?,
+        _ => vec![serde_json::from_slice::<OrderMessage>(body)?],
+    };
+    if orders.is_empty() {
+        return Err(serde::de::Error::invalid_length(0, &"at least one order"));
+    }
+    Ok(orders)
+}
 
 /// The dead-letter queue of `queue`: where malformed messages end.
 pub fn dead_letter_queue(queue: &str) -> String {
@@ -215,6 +242,39 @@ mod tests {
         let err = target.unavailable("cannot connect", "refused").to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("127.0.0.1:5672"), "{err}");
+    }
+
+    fn order(n: i64) -> OrderMessage {
+        OrderMessage {
+            order_id: crate::domain::new_order_id(),
+            user_id: n,
+            product_id: 7,
+            accepted_at: n,
+        }
+    }
+
+    #[test]
+    fn a_group_decodes_to_its_orders_and_a_lone_order_to_a_group_of_one() {
+        let group = vec![order(1), order(2)];
+        assert_eq!(
+            decode(&encode(&group).expect("encode")).expect("decode"),
+            group
+        );
+        let lone = serde_json::to_vec(&group[0]).expect("json");
+        assert_eq!(decode(&lone).expect("decode"), vec![group[0].clone()]);
+    }
+
+    #[test]
+    fn an_empty_or_malformed_body_is_no_order() {
+        for body in [
+            &b"[]"[..],
+            b" [ ] ",
+            b"not json",
+            br#"[{"orderId": 5}]"#,
+            b"",
+        ] {
+            assert!(decode(body).is_err(), "{:?}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]
