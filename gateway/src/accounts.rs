@@ -258,7 +258,7 @@ pub async fn logout(shop: &Shop, token: Option<Token>, everywhere: bool) -> Repl
     Reply::see_other("/")
         .header("Set-Cookie", session_cookie(shop, "uid", "", 0))
         .header("Set-Cookie", session_cookie(shop, "sign", "", 0))
-        .header("Set-Cookie", shopper_cookie("", 0))
+        .header("Set-Cookie", shopper_cookie(shop, "", 0))
         .header("Set-Cookie", owner_cookie("", 0))
 }
 
@@ -381,7 +381,7 @@ fn signed_in(shop: &Shop, reply: Reply, user: &User) -> Reply {
             session_cookie(shop, "uid", &uid.to_string(), max_age),
         )
         .header("Set-Cookie", session_cookie(shop, "sign", &token, max_age))
-        .header("Set-Cookie", shopper_cookie(&user.nick_name, max_age));
+        .header("Set-Cookie", shopper_cookie(shop, &user.nick_name, max_age));
     if shop.cluster.is_ring() {
         let owner = shop.cluster.owner_name(uid);
         reply = reply.header("Set-Cookie", owner_cookie(&owner, max_age));
@@ -417,8 +417,9 @@ pub fn owner_cookie(member: &str, max_age: u64) -> String {
 }
 
 /// `shopper=<nickname>`, readable by the pages' script (not `HttpOnly`): the header greets
-/// the shopper by name. Percent-encoded, as a cookie value must be plain ASCII.
-fn shopper_cookie(nick_name: &str, max_age: u64) -> String {
+/// the shopper by name. Percent-encoded, as a cookie value must be plain ASCII. `Secure` like
+/// the session cookies when the shop is on HTTPS: a name is personal, if not secret.
+fn shopper_cookie(shop: &Shop, nick_name: &str, max_age: u64) -> String {
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
     let value =
         percent_encoding::utf8_percent_encode(nick_name, percent_encoding::NON_ALPHANUMERIC)
@@ -426,6 +427,7 @@ fn shopper_cookie(nick_name: &str, max_age: u64) -> String {
     Cookie::build((SHOPPER_COOKIE, value))
         .path("/")
         .same_site(SameSite::Lax)
+        .secure(shop.cookie_secure)
         .max_age(cookie::time::Duration::seconds(max_age))
         .build()
         .to_string()

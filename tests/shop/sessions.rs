@@ -242,7 +242,8 @@ async fn finding_10_cookie_secure_sets_the_secure_flag() {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    assert_eq!(cookies.len(), 2);
+    // uid, sign, and the header's readable `shopper` name.
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
     assert!(
         cookies.iter().all(|c| c.contains("; Secure")),
         "{cookies:?}"
