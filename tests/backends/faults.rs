@@ -163,17 +163,12 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
         unavailable.len() + unavailable_cut.len()
     );
 
-    // The broker did have orders answered 503 (their confirms were lost in the cut): the
-    // worker found them withdrawn and dropped them.
+    // Orders the broker had when the cut came, answered 503, reach the worker as withdrawn
+    // and are dropped. Since Buys travel in groups (a couple of messages in flight, not
+    // dozens), a run where the broker had none of them is possible (seen once in three CI
+    // runs), so the count is reported; the books above are what must hold either way, and
+    // faults::broker_cut_while_groups_await_confirms… checks the groups in flight at a cut.
     let stats = &shop.stack.as_ref().expect("running").worker_stats;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while stats.withdrawn() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no withdrawn order reached the worker: the cut hit no publish in flight"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     eprintln!(
         "{} withdrawn orders dropped by the worker",
         stats.withdrawn()
