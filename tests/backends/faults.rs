@@ -98,23 +98,7 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
     // back. Once many are known to be awaiting confirms, the broker is cut off: these are
     // orders the broker has, whose shoppers are answered 503.
     shop.proxies.amqp.silence_replies();
-    let cutter = async {
-        let client = reqwest::Client::new();
-        // Within the publishes' 2 s confirm deadline.
-        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
-        loop {
-            let in_flight = publishes_in_flight(&client, &metrics).await;
-            if in_flight >= 20 {
-                shop.proxies.amqp.cut();
-                return in_flight;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {in_flight} publishes awaiting confirms"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let cutter = cut_broker_with_publishes_in_flight(&shop, &metrics, 20);
     let ((during, unavailable), in_flight_at_cut) = tokio::join!(shop.buy_all(301..=900), cutter);
     eprintln!("{in_flight_at_cut} publishes awaiting confirms at the cut");
     // While the broker is unreachable every Buy is 503, and reserves nothing.
@@ -206,22 +190,7 @@ async fn broker_cut_while_groups_await_confirms_loses_no_202_and_sells_no_unit_w
 
     // Confirms are held back, so groups pile up awaiting them; then the broker is cut.
     shop.proxies.amqp.silence_replies();
-    let cutter = async {
-        let client = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
-        loop {
-            let in_flight = publishes_in_flight(&client, &metrics).await;
-            if in_flight >= 100 {
-                shop.proxies.amqp.cut();
-                return in_flight;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {in_flight} publishes awaiting confirms"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let cutter = cut_broker_with_publishes_in_flight(&shop, &metrics, 100);
     let ((during, refused), in_flight_at_cut) = tokio::join!(shop.buy_all(401..=1_400), cutter);
     eprintln!(
         "{in_flight_at_cut} orders awaiting confirms at the cut; {} accepted, {} refused",
@@ -292,6 +261,25 @@ impl Drop for KillOnDrop {
 }
 
 /// The gateway's gauge of publishes awaiting the broker's confirm.
+/// Cuts the broker off once at least `at_least` orders await their confirms, within the
+/// publishes' 2 s confirm deadline; answers how many were in flight at the cut.
+async fn cut_broker_with_publishes_in_flight(shop: &RealShop, metrics: &str, at_least: u64) -> u64 {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_millis(1_500);
+    loop {
+        let in_flight = publishes_in_flight(&client, metrics).await;
+        if in_flight >= at_least {
+            shop.proxies.amqp.cut();
+            return in_flight;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {in_flight} publishes awaiting confirms"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn publishes_in_flight(client: &reqwest::Client, metrics: &str) -> u64 {
     let text = client
         .get(format!("http://{metrics}/metrics"))
