@@ -110,9 +110,10 @@ struct Taken {
 /// Drains `consumer` into `db` until the queue is closed and empty, or `stop` turns true
 /// (then the batch in flight is finished first).
 ///
-/// Pipelined: while one batch is recorded, the next one (if already delivered) is taken and
-/// claimed, so the database's transaction, the stock store's claim and the queue's delivery
-/// overlap instead of taking turns.
+/// Pipelined: while one batch is recorded, the previous one (committed) is acknowledged and
+/// the next one (if already delivered) is taken and claimed, so the database's transaction,
+/// the queue's acknowledgements and deliveries and the stock store's claim overlap instead of
+/// taking turns. A batch is acknowledged only once its transaction has committed.
 pub async fn drain(
     db: &Db,
     stock: &dyn StockStore,
@@ -131,8 +132,12 @@ pub async fn drain(
     };
     let mut backoff = Duration::from_millis(50);
     let mut next: Option<Taken> = None;
+    // Recorded and committed, its acknowledgement not sent yet: it goes out while the next
+    // batch is recorded, or before the loop waits or settles anything else.
+    let mut committed: Option<Batch> = None;
     loop {
         if *stop.borrow() {
+            drainer.ack_committed(&mut committed).await;
             if let Some(taken) = next.take() {
                 // Taken ahead, not started: back to the queue for the next worker.
                 drainer.give_back(taken.batch).await;
@@ -142,43 +147,55 @@ pub async fn drain(
         }
         let Taken { batch, claimed } = match next.take() {
             Some(taken) => taken,
-            None => match drainer
-                .consumer
-                .next_batch(options.batch, options.wait)
-                .await
-            {
-                Ok(batch) if batch.orders.is_empty() => continue,
-                Ok(batch) => {
-                    let claimed = claim(stock, &batch.orders).await;
-                    Taken { batch, claimed }
+            None => {
+                // Nothing taken ahead: acknowledge now rather than after the wait for more.
+                drainer.ack_committed(&mut committed).await;
+                match drainer
+                    .consumer
+                    .next_batch(options.batch, options.wait)
+                    .await
+                {
+                    Ok(batch) if batch.orders.is_empty() => continue,
+                    Ok(batch) => {
+                        let claimed = claim(stock, &batch.orders).await;
+                        Taken { batch, claimed }
+                    }
+                    Err(QueueError::Closed) => {
+                        tracing::info!("order queue closed and drained; worker done");
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        // The broker is unreachable: what we had not acknowledged comes back to
+                        // us or another worker. Keep trying until it returns.
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot take orders from the queue");
+                        pause(&mut stop, backoff).await;
+                        backoff = (backoff * 2).min(options.max_backoff);
+                        continue;
+                    }
                 }
-                Err(QueueError::Closed) => {
-                    tracing::info!("order queue closed and drained; worker done");
-                    return Ok(());
-                }
-                Err(e) => {
-                    // The broker is unreachable: what we had not acknowledged comes back to
-                    // us or another worker. Keep trying until it returns.
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot take orders from the queue");
-                    pause(&mut stop, backoff).await;
-                    backoff = (backoff * 2).min(options.max_backoff);
-                    continue;
-                }
-            },
+            }
         };
         let span = tracing::debug_span!("batch", orders = batch.orders.len());
         let _enter = span.enter();
         if batch.orders.iter().any(|o| invalid(o).is_some()) {
+            drainer.ack_committed(&mut committed).await;
             drainer.one_by_one(batch).await;
             continue;
         }
         let recorded = match claimed {
-            Err(e) => Err(Failure::Outage(error_chain(&e))),
+            Err(e) => {
+                // Nothing is recorded now: the committed batch need not wait.
+                drainer.ack_committed(&mut committed).await;
+                Err(Failure::Outage(error_chain(&e)))
+            }
             Ok(keep) => {
                 let recording = record_claimed(db, stats, &batch.orders, &keep);
-                // The next batch only if it is already here: waiting for one would hold
-                // this batch's acknowledgement back.
+                // The previous batch committed before this one began: its acknowledgement
+                // goes out now, before the next batch is taken (so a queue that settles by
+                // order id never sees them cross). The next batch only if it is already
+                // here: waiting for one would hold this batch's acknowledgement back.
                 let taking = async {
+                    drainer.ack_committed(&mut committed).await;
                     if *stop.borrow() {
                         return None;
                     }
@@ -203,7 +220,8 @@ pub async fn drain(
         match recorded {
             Ok(()) => {
                 let orders = batch.orders.len();
-                drainer.ack(batch).await;
+                // Committed: acknowledged while the next batch is recorded (or sooner).
+                committed = Some(batch);
                 backoff = Duration::from_millis(50);
                 if *stop.borrow() {
                     tracing::info!(
@@ -271,6 +289,13 @@ impl Drainer<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Acknowledges the committed batch, if one waits.
+    async fn ack_committed(&mut self, committed: &mut Option<Batch>) {
+        if let Some(batch) = committed.take() {
+            self.ack(batch).await;
         }
     }
 
@@ -683,5 +708,139 @@ mod tests {
             "an outage dead-lettered orders"
         );
         assert_eq!(queue.len(), 3, "the batch went back to the queue");
+    }
+
+    /// A memory queue's consumer that, at each acknowledgement, looks in the database (from
+    /// another connection, so only committed rows are seen) for every order of the batch.
+    struct AckAfterCommit {
+        inner: flashsale_core::queue::MemoryConsumer,
+        db: Db,
+        acked: Arc<AtomicU64>,
+        /// Orders acknowledged before the database held them.
+        early: Arc<AtomicU64>,
+        takes: usize,
+        /// Asks the worker to stop at this take (counted from 1).
+        stop_at_take: Option<(usize, watch::Sender<bool>)>,
+    }
+
+    impl AckAfterCommit {
+        fn new(queue: &MemoryQueue, db: &Db) -> Self {
+            AckAfterCommit {
+                inner: queue.consumer(),
+                db: db.clone(),
+                acked: Arc::default(),
+                early: Arc::default(),
+                takes: 0,
+                stop_at_take: None,
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl OrderConsumer for AckAfterCommit {
+        async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Batch, QueueError> {
+            self.takes += 1;
+            if let Some((_, stop)) = self
+                .stop_at_take
+                .as_ref()
+                .filter(|(at, _)| *at == self.takes)
+            {
+                stop.send(true).expect("stop");
+            }
+            self.inner.next_batch(max, wait).await
+        }
+
+        async fn ack(&mut self, batch: Batch) -> Result<(), QueueError> {
+            for order in &batch.orders {
+                let found = self.db.find_order(&order.order_id).await.expect("find");
+                if found.is_none() {
+                    self.early.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.acked
+                .fetch_add(batch.orders.len() as u64, Ordering::Relaxed);
+            self.inner.ack(batch).await
+        }
+
+        async fn retry(&mut self, batch: Batch) -> Result<(), QueueError> {
+            self.inner.retry(batch).await
+        }
+
+        fn split(&mut self, batch: Batch) -> Vec<Batch> {
+            self.inner.split(batch)
+        }
+
+        async fn dead_letter(&mut self, batch: Batch, reason: &str) -> Result<(), QueueError> {
+            self.inner.dead_letter(batch, reason).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_batch_is_acknowledged_and_never_before_its_orders_are_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 2_000).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=2_000 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        queue.close();
+        let mut consumer = AckAfterCommit::new(&queue, &db);
+        let stats = Arc::new(DrainStats::default());
+        let (_stop_tx, stop) = watch::channel(false);
+        let options = DrainOptions {
+            batch: 50,
+            ..DrainOptions::default()
+        };
+        drain(
+            &db,
+            &MemoryStock::new(),
+            &mut consumer,
+            &options,
+            &stats,
+            stop,
+        )
+        .await
+        .expect("drain");
+        assert_eq!(stats.confirmed(), 2_000);
+        assert_eq!(
+            consumer.early.load(Ordering::Relaxed),
+            0,
+            "acknowledged before commit"
+        );
+        // The last batch's acknowledgement is not left behind when the queue runs dry.
+        assert_eq!(consumer.acked.load(Ordering::Relaxed), 2_000);
+    }
+
+    #[tokio::test]
+    async fn a_stop_during_a_batch_still_acknowledges_it_once_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=10 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        let mut consumer = AckAfterCommit::new(&queue, &db);
+        let (stop_tx, stop) = watch::channel(false);
+        // The second take is the look for more while the first batch is recorded: the stop
+        // comes before that batch has committed.
+        consumer.stop_at_take = Some((2, stop_tx));
+        let stats = Arc::new(DrainStats::default());
+        drain(
+            &db,
+            &MemoryStock::new(),
+            &mut consumer,
+            &DrainOptions::default(),
+            &stats,
+            stop,
+        )
+        .await
+        .expect("drain");
+        assert_eq!(stats.confirmed(), 10, "the batch in flight is finished");
+        assert_eq!(
+            consumer.early.load(Ordering::Relaxed),
+            0,
+            "acknowledged before commit"
+        );
+        assert_eq!(consumer.acked.load(Ordering::Relaxed), 10);
     }
 }
