@@ -10,7 +10,19 @@
 //!
 //! and divide the total by `n`. Paths: unauthorized (a forged token), too_fast (one shopper
 //! again and again), sold_out (distinct shoppers), not_on_sale and not_admitted (one shopper
-//! again and again: both are refused before the cooldown).
+//! again and again: both are refused before the cooldown), and `ceiling`: the bench's HTTP
+//! ceiling (bench/src/reference.rs, a pingora responder answering a Buy-sized 202 at once)
+//! driven by the same client, so a path's count divided by the ceiling's stands in for the
+//! benchmark's ratio.
+//!
+//! The count above is the hook alone. The whole of pingora's work per request (reading and
+//! parsing the request, the hook, writing the answer; not tokio's scheduling nor the kernel)
+//! is what the ceiling's count is made of, so compare with
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='*process_new_http*' \
+//!     target/release/examples/reject_paths ceiling 2000
+//! ```
 
 use flashsale_core::domain::{now_unix, NewProduct};
 use flashsale_core::queue::MemoryQueue;
@@ -27,6 +39,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).map_or("sold_out", String::as_str).to_string();
     let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1_000);
+    if path == "ceiling" {
+        ceiling(n);
+        return;
+    }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = b"callgrind secret, not for production";
@@ -124,6 +140,87 @@ fn main() {
     }
     println!("{path}: {n} requests answered {expect}");
     gateway.shutdown();
+}
+
+/// The bench's reference (bench/src/reference.rs) on one thread, as the gateway runs here:
+/// every request answered at once with a 202 the size of a Buy's.
+fn ceiling(n: usize) {
+    use pingora::server::configuration::ServerConf;
+    use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+
+    struct Responder;
+
+    #[async_trait::async_trait]
+    impl pingora::prelude::ProxyHttp for Responder {
+        type CTX = ();
+        fn new_ctx(&self) {}
+
+        async fn request_filter(
+            &self,
+            session: &mut pingora::prelude::Session,
+            _ctx: &mut (),
+        ) -> pingora::Result<bool> {
+            const QUEUED_BODY: &str =
+                r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
+            let mut header = pingora::http::ResponseHeader::build(202, Some(3))?;
+            header.insert_header("Content-Type", "application/json")?;
+            header.insert_header("Content-Length", QUEUED_BODY.len().to_string())?;
+            session
+                .write_response_header(Box::new(header), false)
+                .await?;
+            session
+                .write_response_body(Some(QUEUED_BODY.into()), true)
+                .await?;
+            Ok(true)
+        }
+
+        async fn upstream_peer(
+            &self,
+            _s: &mut pingora::prelude::Session,
+            _ctx: &mut (),
+        ) -> pingora::Result<Box<pingora::prelude::HttpPeer>> {
+            Err(pingora::Error::new(pingora::ErrorType::InternalError))
+        }
+    }
+
+    struct Stop(tokio::sync::watch::Receiver<bool>);
+
+    #[async_trait::async_trait]
+    impl ShutdownSignalWatch for Stop {
+        async fn recv(&self) -> ShutdownSignal {
+            let mut stop = self.0.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            ShutdownSignal::FastShutdown
+        }
+    }
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let conf = ServerConf {
+        threads: 1,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, Responder);
+    service.add_tcp(&addr);
+    server.add_service(service);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = std::thread::spawn(move || {
+        server.run(RunArgs {
+            shutdown_signal: Box::new(Stop(stopped)),
+        })
+    });
+    let mut stream = connect(&addr);
+    let cookie = format!(
+        "uid=1; sign={}",
+        SignCodec::new(1, b"callgrind secret, not for production").issue(1, now_unix() + 3600)
+    );
+    for i in 0..n {
+        assert_eq!(buy(&mut stream, 1, &cookie), 202, "request {i}");
+    }
+    println!("ceiling: {n} requests answered 202");
+    let _ = stop.send(true);
+    let _ = running.join();
 }
 
 fn free_port() -> u16 {

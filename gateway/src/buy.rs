@@ -16,7 +16,15 @@ use crate::throttle::retry_after_secs;
 use bytes::Bytes;
 use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
+use pingora::http::ResponseHeader;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// Response headers of the answers that are the same every time, made once each (see
+/// [`Reply::with_head`]): the fixed answers by [`fixed`]'s index, `too_fast` by its seconds
+/// to wait (a cooldown of up to 17 minutes; a longer wait's header is made when sent).
+static FIXED_HEADS: [OnceLock<ResponseHeader>; 8] = [const { OnceLock::new() }; 8];
+static TOO_FAST_HEADS: [OnceLock<ResponseHeader>; 1024] = [const { OnceLock::new() }; 1024];
 
 /// The clock a Buy is decided by, read once per request: the monotonic instant (the cooldown)
 /// and the wall clock (the sale window, the waiting room's pass, the order's time).
@@ -105,8 +113,9 @@ impl BuyOutcome {
         }
     }
 
-    /// The answer, tagged with its `result` word. The fixed answers are static bytes: the
-    /// reject paths run at the machine's limit, and building JSON per request shows there.
+    /// The answer, tagged with its `result` word. The reject paths run at the machine's
+    /// limit, where building JSON or a response header per request shows: the fixed answers
+    /// are static bytes, and every answer but `queued` goes out with a header made once.
     pub fn reply(self) -> Reply {
         let status = self.status();
         let result = self.result();
@@ -119,31 +128,62 @@ impl BuyOutcome {
             ),
             BuyOutcome::TooFast { retry_after } => {
                 let secs = retry_after_secs(retry_after);
-                Reply::json_bytes(
+                let reply = Reply::json_bytes(
                     status,
                     format!(r#"{{"result":"too_fast","retryAfter":{secs}}}"#).into(),
                 )
-                .header("Retry-After", secs.to_string())
+                .header("Retry-After", secs.to_string());
+                // Equal replies for equal seconds: status, headers and the body's length.
+                match usize::try_from(secs)
+                    .ok()
+                    .and_then(|s| TOO_FAST_HEADS.get(s))
+                {
+                    Some(made) => with_made_head(reply, made),
+                    None => reply,
+                }
             }
-            fixed => Reply::json_bytes(status, Bytes::from_static(fixed_body(&fixed))),
+            other => {
+                let (index, body) = fixed(&other);
+                with_made_head(
+                    Reply::json_bytes(status, Bytes::from_static(body)),
+                    &FIXED_HEADS[index],
+                )
+            }
         };
         reply.result_word(result)
     }
 }
 
-/// The body of an answer that carries only its `result` word.
-fn fixed_body(outcome: &BuyOutcome) -> &'static [u8] {
+/// An answer that carries only its `result` word: its index in [`FIXED_HEADS`] and its body.
+fn fixed(outcome: &BuyOutcome) -> (usize, &'static [u8]) {
     match outcome {
-        BuyOutcome::Unauthorized => br#"{"result":"unauthorized"}"#,
-        BuyOutcome::BadRequest => br#"{"result":"bad_request"}"#,
-        BuyOutcome::NoSuchProduct => br#"{"result":"no_such_product"}"#,
-        BuyOutcome::NotOnSale => br#"{"result":"not_on_sale"}"#,
-        BuyOutcome::NotAdmitted => br#"{"result":"not_admitted"}"#,
-        BuyOutcome::SoldOut => br#"{"result":"sold_out"}"#,
-        BuyOutcome::AlreadyBought => br#"{"result":"already_bought"}"#,
-        BuyOutcome::Unavailable => br#"{"result":"unavailable"}"#,
-        // Not fixed; answered above.
-        BuyOutcome::Queued { .. } | BuyOutcome::TooFast { .. } => br#"{"result":"unavailable"}"#,
+        BuyOutcome::Unauthorized => (0, br#"{"result":"unauthorized"}"#),
+        BuyOutcome::BadRequest => (1, br#"{"result":"bad_request"}"#),
+        BuyOutcome::NoSuchProduct => (2, br#"{"result":"no_such_product"}"#),
+        BuyOutcome::NotOnSale => (3, br#"{"result":"not_on_sale"}"#),
+        BuyOutcome::NotAdmitted => (4, br#"{"result":"not_admitted"}"#),
+        BuyOutcome::SoldOut => (5, br#"{"result":"sold_out"}"#),
+        BuyOutcome::AlreadyBought => (6, br#"{"result":"already_bought"}"#),
+        // Queued and TooFast are not fixed; answered before this is asked.
+        BuyOutcome::Unavailable | BuyOutcome::Queued { .. } | BuyOutcome::TooFast { .. } => {
+            (7, br#"{"result":"unavailable"}"#)
+        }
+    }
+}
+
+/// `reply` with the response header kept in `made`, which is made from the first reply that
+/// comes here: every reply that comes to one `made` is equal (status, headers, body length).
+fn with_made_head(reply: Reply, made: &'static OnceLock<ResponseHeader>) -> Reply {
+    if made.get().is_none() {
+        // Two threads may both make it; one is kept, and both are the same.
+        if let Ok(head) = reply.response_header() {
+            let _ = made.set(head);
+        }
+    }
+    match made.get() {
+        Some(head) => reply.with_head(head),
+        // Could not be made (it cannot fail for these names and values): made when sent.
+        None => reply,
     }
 }
 
@@ -327,6 +367,69 @@ mod tests {
         }
         .reply();
         assert_eq!(body(&exact)["retryAfter"], 2);
+    }
+
+    /// A header's status and (name, value) pairs in order, as they go out.
+    fn wire(head: &ResponseHeader) -> (u16, Vec<(String, String)>) {
+        let pairs = head
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_string(), value)
+            })
+            .collect();
+        (head.status.as_u16(), pairs)
+    }
+
+    #[test]
+    fn answers_sent_with_a_header_made_before_send_what_a_new_header_says() {
+        let mut outcomes = vec![
+            BuyOutcome::Unauthorized,
+            BuyOutcome::BadRequest,
+            BuyOutcome::NoSuchProduct,
+            BuyOutcome::NotOnSale,
+            BuyOutcome::NotAdmitted,
+            BuyOutcome::SoldOut,
+            BuyOutcome::AlreadyBought,
+            BuyOutcome::Unavailable,
+        ];
+        for millis in [
+            1, 999, 1_000, 1_001, 9_500, 10_000, 63_000, 64_000, 3_600_000,
+        ] {
+            outcomes.push(BuyOutcome::TooFast {
+                retry_after: Duration::from_millis(millis),
+            });
+        }
+        // Twice round: the first makes the kept headers, the second sends them.
+        for outcome in outcomes.iter().chain(&outcomes) {
+            let reply = outcome.clone().reply();
+            let sent = reply.header_to_send().expect("header");
+            let new = reply.response_header().expect("header");
+            assert_eq!(wire(&sent), wire(&new), "{outcome:?}");
+            let length = reply.body.len().to_string();
+            assert_eq!(
+                sent.headers.get("content-length").map(|v| v.as_bytes()),
+                Some(length.as_bytes()),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_added_to_a_kept_answer_goes_out() {
+        // The owner cookie is added to a Buy's answer after it was decided.
+        for _ in 0..2 {
+            let reply = BuyOutcome::SoldOut
+                .reply()
+                .header("Set-Cookie", "owner=a:1; Path=/");
+            let sent = reply.header_to_send().expect("header");
+            assert_eq!(
+                sent.headers.get("set-cookie").map(|v| v.as_bytes()),
+                Some(&b"owner=a:1; Path=/"[..])
+            );
+            assert_eq!(wire(&sent), wire(&reply.response_header().expect("header")));
+        }
     }
 
     #[test]

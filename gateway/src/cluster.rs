@@ -17,6 +17,8 @@ use std::sync::{Arc, RwLock};
 
 /// The header a forwarded request carries.
 pub const FORWARDED: &str = "x-flashsale-forwarded";
+/// [`FORWARDED`] as a header name, so looking it up parses nothing.
+pub static FORWARDED_NAME: http::HeaderName = http::HeaderName::from_static(FORWARDED);
 /// How long a marker is accepted: a forward takes milliseconds, a replay later is refused.
 const MARKER_TTL_SECS: i64 = 30;
 

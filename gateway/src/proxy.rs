@@ -3,9 +3,11 @@
 //! proxied to the owner (`upstream_peer`), marked as forwarded (`upstream_request_filter`).
 
 use crate::buy::{buy, BuyOutcome, Now};
-use crate::cluster::{Owner, FORWARDED};
+use crate::cluster::{Owner, FORWARDED, FORWARDED_NAME};
 use crate::reply::Reply;
-use crate::request::{client_ip, cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
+use crate::request::{
+    client_ip, cookie, cookies, query_param, read_body, BodyError, Form, MAX_FORM_BYTES,
+};
 use crate::room::refusal;
 use crate::sessions::Standing;
 use crate::shop::Shop;
@@ -57,6 +59,21 @@ impl Gateway {
     async fn route(&self, session: &mut Session) -> Route {
         let req = session.req_header();
         let method = req.method.clone();
+        if method == Method::POST && req.uri.path() == "/getOne" {
+            // The hot request, taken before the path and query are copied out for the others.
+            let product_id = req
+                .uri
+                .query()
+                .and_then(|query| query_param(query, "productID"))
+                .and_then(|v| parse_id(&v));
+            let started = Instant::now();
+            let route = self.get_one(session, product_id).await;
+            match &route {
+                Route::Reply(reply) => self.shop.metrics.buy(reply.result(), started.elapsed()),
+                Route::Forward(_) => self.shop.metrics.forwarded(),
+            }
+            return route;
+        }
         let path = req.uri.path().to_string();
         let query = req.uri.query().unwrap_or("").to_string();
         let read_only = method == Method::GET || method == Method::HEAD;
@@ -64,15 +81,6 @@ impl Gateway {
         let reply = match path.as_str() {
             "/healthz" if read_only => Reply::text(200, "ok"),
             "/user/password" if read_only => accounts::password_form(),
-            "/getOne" if method == Method::POST => {
-                let started = Instant::now();
-                let route = self.get_one(session, &query).await;
-                match &route {
-                    Route::Reply(reply) => self.shop.metrics.buy(reply.result(), started.elapsed()),
-                    Route::Forward(_) => self.shop.metrics.forwarded(),
-                }
-                return route;
-            }
             "/getOne" => {
                 Reply::json(405, json!({"result": "method_not_allowed"})).header("Allow", "POST")
             }
@@ -130,7 +138,7 @@ impl Gateway {
     fn decided_here(&self, session: &Session, uid: i64, path: &str) -> Result<(), Route> {
         let cluster = &self.shop.cluster;
         let now = now_unix();
-        if let Some(marker) = session.req_header().headers.get(FORWARDED) {
+        if let Some(marker) = session.req_header().headers.get(&FORWARDED_NAME) {
             let valid = marker
                 .to_str()
                 .is_ok_and(|m| cluster.verify(m, uid, path, now));
@@ -156,10 +164,11 @@ impl Gateway {
         let headers = &session.req_header().headers;
         let mut uid_cookie = None;
         let mut sign = None;
-        for value in headers.get_all("cookie") {
+        for value in headers.get_all(http::header::COOKIE) {
             let Ok(text) = value.to_str() else { continue };
-            uid_cookie = uid_cookie.or_else(|| cookie(text, "uid"));
-            sign = sign.or_else(|| cookie(text, "sign"));
+            let [uid_here, sign_here] = cookies(text, ["uid", "sign"]);
+            uid_cookie = uid_cookie.or(uid_here);
+            sign = sign.or(sign_here);
         }
         let shop = &self.shop;
         sign.and_then(|sign| shop.verified.verify(&shop.codec, sign, now_unix()).ok())
@@ -202,16 +211,20 @@ impl Gateway {
         }
     }
 
-    async fn get_one(&self, session: &mut Session, query: &str) -> Route {
+    /// `POST /getOne?productID=…`; `product_id` is `None` when the parameter is missing or
+    /// not an id (answered after the shopper is checked, as every refusal is).
+    async fn get_one(&self, session: &mut Session, product_id: Option<i64>) -> Route {
         // A Buy carries no body; read whatever came (bounded) so the connection stays reusable.
-        if let Err(reply) = read_form(session).await {
-            return reply.into();
+        if !session.is_body_empty() {
+            if let Err(reply) = read_form(session).await {
+                return reply.into();
+            }
         }
         let uid = match self.shopper(session) {
             Ok(token) => token.uid,
             Err(refused) => return refused.into(),
         };
-        let Some(product_id) = query_param(query, "productID").and_then(|v| parse_id(&v)) else {
+        let Some(product_id) = product_id else {
             return BuyOutcome::BadRequest.reply().into();
         };
         if let Err(elsewhere) = self.decided_here(session, uid, "/getOne") {
@@ -237,7 +250,7 @@ impl Gateway {
         let named = session
             .req_header()
             .headers
-            .get_all("cookie")
+            .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|text| cookie(text, accounts::OWNER_COOKIE));

@@ -28,6 +28,10 @@ pub struct Reply {
     pub body: Bytes,
     /// The `result` word of a JSON answer, for metrics.
     result: &'static str,
+    /// The response header [`Reply::response_header`] makes of this reply, made before (see
+    /// [`Reply::with_head`]); [`Reply::header`] and [`Reply::body`] drop it. Only `buy` sets
+    /// it, on answers nobody changes afterwards but through those two.
+    head: Option<&'static ResponseHeader>,
 }
 
 impl Reply {
@@ -37,6 +41,7 @@ impl Reply {
             headers: Vec::new(),
             body: Bytes::new(),
             result: "",
+            head: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl Reply {
     /// Adds a header (several `Set-Cookie` may go out).
     pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
+        self.head = None;
         self
     }
 
@@ -109,17 +115,28 @@ impl Reply {
 
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self.head = None;
         self
     }
 
-    /// Writes the reply; for `HEAD` only the headers (with the body's length).
-    pub async fn send(self, session: &mut Session, head_only: bool) -> pingora::Result<()> {
-        let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 1))?;
-        for (name, value) in self.headers {
-            match value {
-                Cow::Borrowed(text) => header.append_header(name, text)?,
-                Cow::Owned(text) => header.append_header(name, text)?,
-            };
+    /// Sends `head` as this reply's response header instead of making one. `head` must be what
+    /// [`Reply::response_header`] made of a reply equal to this one: an answer sent again and
+    /// again unchanged (a refused Buy) keeps its header made once, since pingora parses every
+    /// name and copies every value it is given, which costs more than the rest of a refusal.
+    pub fn with_head(mut self, head: &'static ResponseHeader) -> Self {
+        self.head = Some(head);
+        self
+    }
+
+    /// The response header this reply goes out with: its status and headers, `Content-Length`,
+    /// and the security headers it does not set itself.
+    pub fn response_header(&self) -> pingora::Result<ResponseHeader> {
+        let mut header = ResponseHeader::build(
+            self.status,
+            Some(self.headers.len() + 1 + SECURITY_HEADERS.len()),
+        )?;
+        for (name, value) in &self.headers {
+            header.append_header(*name, value.as_ref())?;
         }
         header.insert_header("Content-Length", self.body.len().to_string())?;
         for (name, value) in SECURITY_HEADERS {
@@ -127,6 +144,20 @@ impl Reply {
                 header.insert_header(name, value)?;
             }
         }
+        Ok(header)
+    }
+
+    /// The response header [`Reply::send`] writes: the one made before, or a new one.
+    pub fn header_to_send(&self) -> pingora::Result<ResponseHeader> {
+        match self.head {
+            Some(head) => Ok(head.clone()),
+            None => self.response_header(),
+        }
+    }
+
+    /// Writes the reply; for `HEAD` only the headers (with the body's length).
+    pub async fn send(self, session: &mut Session, head_only: bool) -> pingora::Result<()> {
+        let header = self.header_to_send()?;
         let no_body = head_only || self.body.is_empty();
         session
             .write_response_header(Box::new(header), no_body)
