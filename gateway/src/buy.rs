@@ -16,6 +16,8 @@ use crate::throttle::retry_after_secs;
 use bytes::Bytes;
 use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The clock a Buy is decided by, read once per request: the monotonic instant (the cooldown)
@@ -33,6 +35,33 @@ impl Now {
             instant: Instant::now(),
             unix_ms: now_unix_ms(),
         }
+    }
+}
+
+/// Where a gateway reads its [`Now`]: the system's clocks, plus however far the clock was
+/// moved ahead. Only in-process tests move it ([`Clock::advance`]), to get past a cooldown
+/// without waiting it out; a running shop's clock is never moved, so it reads the system's.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Milliseconds added to both system clocks; shared by every clone.
+    ahead_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Now {
+        let ahead = self.ahead_ms.load(Ordering::Relaxed);
+        let system = Now::system();
+        Now {
+            instant: system.instant + Duration::from_millis(ahead),
+            unix_ms: system.unix_ms.saturating_add_unsigned(ahead),
+        }
+    }
+
+    /// Moves this clock (and every clone of it) `by` ahead: both the instant the cooldown
+    /// reads and the wall clock of sale windows and orders.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ahead_ms.fetch_add(by, Ordering::Relaxed);
     }
 }
 
