@@ -309,6 +309,20 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_moved_ahead_moves_both_clocks_for_every_clone() {
+        let clock = Clock::default();
+        let shared = clock.clone();
+        let before = Now::system();
+        shared.advance(Duration::from_secs(10));
+        let now = clock.now();
+        assert!(now.instant >= before.instant + Duration::from_secs(10));
+        assert!(now.unix_ms >= before.unix_ms + 10_000);
+        // An unmoved clock reads the system's.
+        let system = Clock::default().now();
+        assert!(system.instant < before.instant + Duration::from_secs(10));
+    }
+
+    #[test]
     fn every_answer_carries_its_result_word_in_body_status_and_metrics_tag() {
         let all = [
             BuyOutcome::Queued {
