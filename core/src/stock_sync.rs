@@ -200,4 +200,60 @@ mod tests {
         assert_eq!(store.remaining(id).await.ok(), Some(Some(2)));
         assert_eq!(store.holders(id).await.ok(), Some(Some(3)));
     }
+
+    #[tokio::test]
+    async fn a_stock_edit_keeps_back_the_orders_still_in_flight() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, id) = sale(&dir).await;
+        let store = MemoryStock::new();
+        assert!(load(&db, &store, id).await.expect("load"));
+        // Shopper 9 reserved in the store; the order is on the queue, not in the database.
+        assert_eq!(
+            store.reserve(id, 9, &new_order_id()).await.ok(),
+            Some(Reservation::Reserved)
+        );
+        // The admin sets 10 units. Shopper 8 (outbox) and shopper 9 (queue) will each take one
+        // of them when the worker records them, so only 8 are left to sell.
+        let set = reset(&db, &store, id, 10).await.expect("reset");
+        assert_eq!(
+            set,
+            Some(Reset {
+                in_flight: 2,
+                remaining: 8
+            })
+        );
+        assert_eq!(store.remaining(id).await.ok(), Some(Some(8)));
+        assert_eq!(
+            reset(&db, &store, id + 1, 10)
+                .await
+                .expect("no such product"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_loads_every_missing_product_and_leaves_the_known_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, id) = sale(&dir).await;
+        let other = db
+            .insert_product(&NewProduct {
+                name: "q".into(),
+                stock: 4,
+                price_cents: 1,
+                image: String::new(),
+                description: String::new(),
+                sale_start: None,
+                sale_end: None,
+                queue: false,
+                admit_per_second: 100,
+            })
+            .await
+            .expect("insert");
+        let store = MemoryStock::new();
+        // Another gateway is already selling `other`: its count is not the database's.
+        store.load(other, 1, &[]).await.expect("known load");
+        load_all_missing(&db, &store).await.expect("load all");
+        assert_eq!(store.remaining(id).await.ok(), Some(Some(3)));
+        assert_eq!(store.remaining(other).await.ok(), Some(Some(1)));
+    }
 }

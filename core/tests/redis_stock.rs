@@ -447,6 +447,62 @@ async fn a_silent_redis_answers_unavailable_within_two_seconds() {
     f.clean_up().await;
 }
 
+/// The store's connections to `peer`, as `/proc/net/tcp` lists them (what `ss -to` shows):
+/// (timer kind, seconds until it fires). Kind 2 is the keepalive timer.
+#[cfg(target_os = "linux")]
+fn timers_of_connections_to(peer: std::net::SocketAddr) -> Vec<(u32, f64)> {
+    let std::net::IpAddr::V4(ip) = peer.ip() else {
+        panic!("an IPv4 peer is expected, got {peer}");
+    };
+    // /proc shows the address as the bytes in memory order, printed as one hex number.
+    let wanted = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(ip.octets()),
+        peer.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Established (01) connections whose remote end is `peer`.
+            if fields.get(2) != Some(&wanted.as_str()) || fields.get(3) != Some(&"01") {
+                return None;
+            }
+            let (kind, when) = fields.get(5)?.split_once(':')?;
+            let kind = u32::from_str_radix(kind, 16).ok()?;
+            // In clock ticks of 1/100 s.
+            let when = u64::from_str_radix(when, 16).ok()? as f64 / 100.0;
+            Some((kind, when))
+        })
+        .collect()
+}
+
+/// A Redis host that vanishes without a reset (a cut cable, a dead VM) leaves an idle
+/// connection looking healthy forever unless the kernel probes it: the store's connection
+/// carries a keepalive timer of at most 5 s, so the dead connection is closed and replaced.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_store_connection_is_probed_by_keepalive_within_five_seconds() {
+    require("Redis", REDIS_ADDR);
+    // Through a proxy of its own, so the only connection to that port is the store's.
+    let proxy = TcpProxy::start(REDIS_ADDR).await;
+    let f = Fixture::via(&proxy.host_port()).await;
+    f.store.load(1, 1, &[]).await.expect("load");
+    let timers = timers_of_connections_to(proxy.addr);
+    assert!(
+        !timers.is_empty(),
+        "no connection to the proxy {}",
+        proxy.addr
+    );
+    for (kind, when) in timers {
+        assert_eq!(kind, 2, "a connection to Redis without a keepalive timer");
+        assert!(when <= 5.0, "the first keepalive probe is {when} s away");
+    }
+    f.clean_up().await;
+}
+
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -47,7 +47,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = b"callgrind secret, not for production";
     let codec = SignCodec::new(1, secret);
-    let addr = format!("127.0.0.1:{}", free_port());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("bound address").to_string();
     let (products, gateway) = runtime.block_on(async {
         let db = Db::connect(&format!("sqlite://{}/p.db", dir.path().display()))
             .await
@@ -105,13 +106,7 @@ fn main() {
         .expect("shop");
         (
             products,
-            flashsale_gateway::spawn(
-                shop,
-                std::net::TcpListener::bind(addr.as_str()).expect("listen"),
-                1,
-                None,
-            )
-            .expect("gateway"),
+            flashsale_gateway::spawn(shop, listener, 1, None).expect("gateway"),
         )
     });
     let expires = now_unix() + 3600;
@@ -223,6 +218,7 @@ fn ceiling(n: usize) {
     let _ = running.join();
 }
 
+/// A port for the reference, which binds by address itself.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
