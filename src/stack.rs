@@ -15,6 +15,7 @@ use flashsale_core::stock::StockStore;
 use flashsale_core::stock_sync;
 use flashsale_core::waiting_room::{ChallengeKey, WaitingRoom};
 use flashsale_core::{Config, Db, SignCodec};
+use flashsale_gateway::buy::Clock;
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::room::{RoomParts, RoomSettings};
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
@@ -42,9 +43,27 @@ impl Parts {
     };
 }
 
+/// What a caller hands the stack instead of letting it make its own: listeners it bound
+/// (a ring's members name each other before any of them starts) and the gateway's clock (an
+/// in-process test moves it past a cooldown). Whatever is left out, the stack makes from the
+/// config: a listen address with port 0 is bound to a free port.
+#[derive(Default)]
+pub struct Provided {
+    /// The gateway's listener, in place of binding `gateway_listen` (which still names this
+    /// node on a ring: give it the listener's address).
+    pub gateway: Option<std::net::TcpListener>,
+    /// The metrics' listener, in place of binding `metrics_listen`.
+    pub metrics: Option<std::net::TcpListener>,
+    pub clock: Clock,
+}
+
 pub struct Stack {
     pub db: Db,
     pub gateway_url: String,
+    /// The address the gateway listens on (the bound one, when the config said port 0).
+    pub gateway_addr: Option<String>,
+    /// Where `/metrics` answers: the gateway's, or a worker process's.
+    pub metrics_addr: Option<String>,
     pub stock: Arc<dyn StockStore>,
     /// The waiting rooms, beside the stock (the admin pushes rate changes to it).
     pub room: Arc<dyn WaitingRoom>,
@@ -64,6 +83,15 @@ impl Stack {
     }
 
     pub async fn start_parts(config: &Config, parts: Parts) -> anyhow::Result<Stack> {
+        Self::start_provided(config, parts, Provided::default()).await
+    }
+
+    /// [`Stack::start_parts`] with what the caller provides.
+    pub async fn start_provided(
+        config: &Config,
+        parts: Parts,
+        provided: Provided,
+    ) -> anyhow::Result<Stack> {
         if backends::is_memory(&config.queue_url) && !(parts.gateway && parts.worker) {
             bail!(
                 "the in-memory queue (queue_url = \"memory:\") lives inside one process, so the \
@@ -75,6 +103,40 @@ impl Stack {
             // Only ring members check membership: a worker or admin shares the config.
             config.ring_check()?;
         }
+        // Bound first, so what defaults to the gateway's address (this node's ring name, the
+        // site's URL) is the bound one when the config asks for any free port.
+        let Provided {
+            gateway: gateway_listener,
+            metrics: metrics_listener,
+            clock,
+        } = provided;
+        let mut config = config.clone();
+        let gateway_listener = match (parts.gateway, gateway_listener) {
+            (false, _) => None,
+            (true, Some(given)) => Some(given),
+            (true, None) if any_port(&config.gateway_listen) => {
+                let listener = bind(&config.gateway_listen, "the gateway")?;
+                config.gateway_listen = listener.local_addr()?.to_string();
+                Some(listener)
+            }
+            // Named as configured (a ring may name this node by its host name).
+            (true, None) => Some(bind(&config.gateway_listen, "the gateway")?),
+        };
+        // A worker process serves its health and metrics on metrics_listen; in `up` that port
+        // is the gateway's.
+        let metrics_listener = match (parts.gateway || parts.worker, metrics_listener) {
+            (false, _) => None,
+            (true, Some(given)) => Some(given),
+            (true, None) => match &config.metrics_listen {
+                Some(addr) => Some(bind(addr, "the metrics")?),
+                None => None,
+            },
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr()?.to_string()),
+            None => None,
+        };
+        let config = &config;
         let db = connect_db(config).await?;
         let queue = Queue::from_config(config, &db);
         let stock = backends::stock_store(config).await?;
@@ -94,13 +156,16 @@ impl Stack {
             None
         };
 
-        // A worker process serves its health and metrics on metrics_listen; in `up` that port
-        // is the gateway's.
-        let worker_metrics = match (&config.metrics_listen, parts.worker && !parts.gateway) {
-            (Some(addr), true) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("the worker's metrics cannot listen on {addr}"))?;
+        let (worker_metrics, gateway_metrics) = if parts.gateway {
+            (None, metrics_listener)
+        } else {
+            (metrics_listener, None)
+        };
+        let worker_metrics = match worker_metrics {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
                 let (stop, stopped) = watch::channel(false);
                 let task = tokio::spawn(flashsale_order_worker::metrics::serve(
                     listener,
@@ -111,7 +176,7 @@ impl Stack {
                 tracing::info!(%addr, "worker health and metrics listening");
                 Some((stop, task))
             }
-            _ => None,
+            None => None,
         };
 
         let mut running_shop = None;
@@ -122,48 +187,50 @@ impl Stack {
             render_site(config, &db).await?;
             stock_sync::load_all_missing(&db, stock.as_ref()).await?;
             let secret = config.cookie_secret()?;
-            let shop = Shop::new(ShopParts {
-                db: db.clone(),
-                stock: stock.clone(),
-                queue: queue.publisher().await?,
-                codec: sign_codec(&secret, &config.cookie_secrets_previous()?),
-                session_ttl: Duration::from_secs(config.session_ttl_secs),
-                cooldown: Duration::from_secs(config.cooldown_secs),
-                cooldown_capacity: config.cooldown_capacity,
-                dist: config.dist.clone(),
-                cluster: Cluster::new(
-                    &config.ring_members(),
-                    config.virtual_nodes,
-                    &config.ring_self(),
-                    config.cluster_secret()?.as_bytes(),
-                ),
-                sessions: backends::session_store(config).await?,
-                limits: login_limits(config),
-                trusted_proxies: config
-                    .trusted_proxy_nets()
-                    .map_err(|bad| anyhow::anyhow!("trusted_proxies: bad entry {bad:?}"))?,
-                cookie_secure: config.cookie_secure,
-                room: RoomParts {
-                    store: room.clone(),
-                    key: ChallengeKey::derive(secret.as_bytes()),
-                    settings: RoomSettings::from_config(config),
+            let shop = Shop::with_clock(
+                ShopParts {
+                    db: db.clone(),
+                    stock: stock.clone(),
+                    queue: queue.publisher().await?,
+                    codec: sign_codec(&secret, &config.cookie_secrets_previous()?),
+                    session_ttl: Duration::from_secs(config.session_ttl_secs),
+                    cooldown: Duration::from_secs(config.cooldown_secs),
+                    cooldown_capacity: config.cooldown_capacity,
+                    dist: config.dist.clone(),
+                    cluster: Cluster::new(
+                        &config.ring_members(),
+                        config.virtual_nodes,
+                        &config.ring_self(),
+                        config.cluster_secret()?.as_bytes(),
+                    ),
+                    sessions: backends::session_store(config).await?,
+                    limits: login_limits(config),
+                    trusted_proxies: config
+                        .trusted_proxy_nets()
+                        .map_err(|bad| anyhow::anyhow!("trusted_proxies: bad entry {bad:?}"))?,
+                    cookie_secure: config.cookie_secure,
+                    room: RoomParts {
+                        store: room.clone(),
+                        key: ChallengeKey::derive(secret.as_bytes()),
+                        settings: RoomSettings::from_config(config),
+                    },
                 },
-            })
+                clock,
+            )
             .await?;
             running_shop = Some(shop.clone());
-            // Bound here, so the address answers (connections wait in the backlog) as soon as
-            // this returns: no polling for the listen.
-            let listener =
-                std::net::TcpListener::bind(&config.gateway_listen).with_context(|| {
-                    format!("the gateway cannot listen on {}", config.gateway_listen)
-                })?;
-            let gateway = flashsale_gateway::spawn(
-                shop,
-                listener,
-                config.gateway_threads,
-                config.metrics_listen.as_deref(),
-            )?;
-            Some(gateway)
+            // Bound before, so the address answers (connections wait in the backlog) as soon
+            // as this returns: no polling for the listen.
+            gateway_listener
+                .map(|listener| {
+                    flashsale_gateway::spawn(
+                        shop,
+                        listener,
+                        config.gateway_threads,
+                        gateway_metrics,
+                    )
+                })
+                .transpose()?
         } else {
             None
         };
@@ -176,6 +243,8 @@ impl Stack {
                     .as_ref()
                     .map_or(config.gateway_listen.as_str(), |g| g.listen.as_str())
             ),
+            gateway_addr: gateway.as_ref().map(|g| g.listen.clone()),
+            metrics_addr,
             stock,
             room,
             worker_stats,
@@ -243,6 +312,16 @@ impl Stack {
         self.db.close().await;
         Ok(())
     }
+}
+
+/// Whether `addr` asks for any free port (`host:0`).
+fn any_port(addr: &str) -> bool {
+    addr.rsplit_once(':').is_some_and(|(_, port)| port == "0")
+}
+
+/// Binds `addr` (port 0: any free port) for `what`.
+fn bind(addr: &str, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).with_context(|| format!("{what} cannot listen on {addr}"))
 }
 
 /// Issues with the current cookie secret, still accepts tokens of the previous ones (rotation).
@@ -394,6 +473,8 @@ impl RunningWorker {
 pub struct RunningAdmin {
     /// `http://host:port` it listens on.
     pub url: String,
+    /// `host:port` it listens on (the bound one, when the config said port 0).
+    pub addr: String,
     /// What its first run generated (a password, the API token), to show once.
     pub first_run: flashsale_admin::FirstRun,
     pub user: String,
@@ -434,7 +515,8 @@ pub async fn start_admin(
     let listener = tokio::net::TcpListener::bind(&config.admin_listen)
         .await
         .with_context(|| format!("the admin could not listen on {}", config.admin_listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?.to_string();
+    let url = format!("http://{addr}");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(flashsale_admin::serve(listener, state, async move {
         let _ = stopped.await;
@@ -442,6 +524,7 @@ pub async fn start_admin(
     tracing::info!(%url, "admin listening");
     Ok(RunningAdmin {
         url,
+        addr,
         first_run,
         user,
         stop,

@@ -20,7 +20,6 @@ use flashsale_core::{Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::room::{RoomParts, RoomSettings};
 use flashsale_gateway::{Shop, ShopParts};
-use flashsale_testkit::free_port;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -127,7 +126,7 @@ async fn simulate(plan: &DropPlan, room: bool, backends: &Backends) -> anyhow::R
         )
         .await?;
 
-    let node = format!("127.0.0.1:{}", free_port());
+    let (listener, node) = flashsale_testkit::loopback_listener();
     let secret = flashsale_core::config::random_secret();
     let codec = SignCodec::new(1, secret.as_bytes());
     let dist = tempfile::tempdir()?;
@@ -158,8 +157,7 @@ async fn simulate(plan: &DropPlan, room: bool, backends: &Backends) -> anyhow::R
         },
     })
     .await?;
-    let gateway =
-        flashsale_gateway::spawn(shop, std::net::TcpListener::bind(node.as_str())?, 0, None)?;
+    let gateway = flashsale_gateway::spawn(shop, listener, 0, None)?;
     crate::http::wait_until_healthy(&node, 200).await?;
 
     let expires = now_unix() + 3_600;

@@ -10,7 +10,6 @@ use flashsale_core::{Db, SignCodec};
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
 use flashsale_order_worker::{DrainOptions, DrainStats};
-use flashsale_testkit::free_port;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -70,7 +69,7 @@ impl Embedded {
                 }
             })
         };
-        let addr = format!("127.0.0.1:{}", free_port());
+        let (listener, addr) = flashsale_testkit::loopback_listener();
         let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
         let shop = Shop::new(ShopParts {
             db: db.clone(),
@@ -89,8 +88,7 @@ impl Embedded {
             cookie_secure: false,
         })
         .await?;
-        let gateway =
-            flashsale_gateway::spawn(shop, std::net::TcpListener::bind(addr.as_str())?, 0, None)?;
+        let gateway = flashsale_gateway::spawn(shop, listener, 0, None)?;
         crate::http::wait_until_healthy(&addr, 200).await?;
         Ok(Embedded {
             addr,

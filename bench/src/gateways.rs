@@ -8,7 +8,6 @@ use flashsale_core::stock::StockStore;
 use flashsale_core::{Ring, SignCodec};
 use flashsale_gateway::cluster::Cluster;
 use flashsale_gateway::{GatewayHandle, Shop, ShopParts};
-use flashsale_testkit::free_port;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,13 +36,14 @@ impl Gateways {
         let dist = tempfile::tempdir()?;
         let codec = SignCodec::new(1, flashsale_core::config::random_secret().as_bytes());
         let cluster_secret = flashsale_core::config::random_secret();
-        let nodes: Vec<String> = (0..n)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
+        // Bound here: each node names the others before any starts.
+        let (listeners, nodes): (Vec<_>, Vec<String>) = (0..n)
+            .map(|_| flashsale_testkit::loopback_listener())
+            .unzip();
         let stock: Arc<dyn StockStore> = sale.stock.clone();
         let mut handles = Vec::new();
         let mut shops = Vec::new();
-        for node in &nodes {
+        for (node, listener) in nodes.iter().zip(listeners) {
             let shop = Shop::new(ShopParts {
                 db: sale.db.clone(),
                 stock: stock.clone(),
@@ -62,12 +62,7 @@ impl Gateways {
             })
             .await?;
             shops.push(shop.clone());
-            handles.push(flashsale_gateway::spawn(
-                shop,
-                std::net::TcpListener::bind(node.as_str())?,
-                0,
-                None,
-            )?);
+            handles.push(flashsale_gateway::spawn(shop, listener, 0, None)?);
         }
         for node in &nodes {
             crate::http::wait_until_healthy(node, 200).await?;

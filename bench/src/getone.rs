@@ -106,6 +106,7 @@ async fn measure(
     let wrk = Wrk::new(&dir, scale.seconds, scale.connections)?;
 
     eprintln!("1. the HTTP ceiling");
+    // The reference binds its own address (pingora's add_tcp): a port free now.
     let reference_addr = format!("127.0.0.1:{}", free_port());
     let _reference = crate::reference::spawn(&reference_addr);
     crate::http::wait_until_healthy(&reference_addr, 202).await?;

@@ -15,7 +15,6 @@ use crate::wrk::{Shoppers, Wrk};
 use crate::Scale;
 use anyhow::Context;
 use flashsale_core::{Ring, SignCodec};
-use flashsale_testkit::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -27,7 +26,6 @@ pub async fn run(scale: &Scale) -> anyhow::Result<Section> {
     let binary = flashsale_binary()?;
     let sale = Sale::open(&[0]).await?;
     let dir = tempfile::tempdir()?;
-    let listen = format!("127.0.0.1:{}", free_port());
     let secret = flashsale_core::config::random_secret();
     let child = Command::new(&binary)
         .arg("gateway")
@@ -37,15 +35,19 @@ pub async fn run(scale: &Scale) -> anyhow::Result<Section> {
         .env("FLASHSALE_QUEUE_URL", AMQP)
         .env("FLASHSALE_QUEUE_NAME", &sale.queue)
         .env("FLASHSALE_COOKIE_SECRET", &secret)
-        .env("FLASHSALE_GATEWAY_LISTEN", &listen)
+        // Any free port: it prints which.
+        .env("FLASHSALE_GATEWAY_LISTEN", "127.0.0.1:0")
         .env("FLASHSALE_DIST", dir.path().join("dist"))
         .env("FLASHSALE_DATA_DIR", dir.path().join("data"))
         .env("FLASHSALE_COOLDOWN_SECS", "3600")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
-    let gateway = Gateway(child);
+    let mut gateway = Gateway(child);
+    let listen = flashsale_testkit::read_until(&mut gateway.0, "gateway listening on")
+        .map_err(|printed| anyhow::anyhow!("the gateway did not start:\n{printed}"))?
+        .addr("gateway");
     let measured = measure(scale, &sale, &gateway, &listen, &secret, dir.path()).await;
     drop(gateway);
     sale.close().await?;

@@ -89,6 +89,7 @@ async fn storm(scale: &Scale, n: usize) -> anyhow::Result<Storm> {
     let dir = tempfile::tempdir()?;
     let sale = Sale::open(&[1_000_000_000]).await?;
     let gateways = Gateways::start_ring(&sale, COOLDOWN, n).await?;
+    // nginx binds what its config names: a port free now.
     let listen = format!("127.0.0.1:{}", free_port());
     let measured = async {
         let mut nginx = start_nginx(dir.path(), &listen, &gateways.nodes)?;

@@ -57,7 +57,7 @@ async fn measure(scale: &Scale, sale: &Sale, dir: &std::path::Path) -> anyhow::R
     sale.stock.load(product, 1_000, &[]).await?;
     let secret = flashsale_core::config::random_secret();
     let codec = SignCodec::new(1, secret.as_bytes());
-    let addr = format!("127.0.0.1:{}", free_port());
+    let (listener, addr) = flashsale_testkit::loopback_listener();
     let shop = Shop::new(ShopParts {
         db: sale.db.clone(),
         stock: sale.stock.clone() as Arc<dyn StockStore>,
@@ -84,11 +84,11 @@ async fn measure(scale: &Scale, sale: &Sale, dir: &std::path::Path) -> anyhow::R
         },
     })
     .await?;
-    let gateway =
-        flashsale_gateway::spawn(shop, std::net::TcpListener::bind(addr.as_str())?, 0, None)?;
+    let gateway = flashsale_gateway::spawn(shop, listener, 0, None)?;
     crate::http::wait_until_healthy(&addr, 200).await?;
 
     let wrk = Wrk::new(dir, scale.seconds, scale.connections)?;
+    // The reference binds its own address (pingora's add_tcp): a port free now.
     let reference_addr = format!("127.0.0.1:{}", free_port());
     let _reference = crate::reference::spawn(&reference_addr);
     crate::http::wait_until_healthy(&reference_addr, 202).await?;

@@ -49,7 +49,7 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
     let products = db.list_products().await?;
     render_site(&products, &SiteOptions::new(&dist, 10, "Flashsale"))?;
 
-    let gateway_addr = format!("127.0.0.1:{}", free_port());
+    let (gateway_listener, gateway_addr) = flashsale_testkit::loopback_listener();
     let shop = Shop::new(ShopParts {
         db: db.clone(),
         stock: Arc::new(MemoryStock::new()),
@@ -67,15 +67,12 @@ pub async fn run(seconds: u64, connections: u32) -> anyhow::Result<Section> {
         room: flashsale_gateway::room::RoomParts::in_memory(b"bench"),
     })
     .await?;
-    let gateway = flashsale_gateway::spawn(
-        shop,
-        std::net::TcpListener::bind(gateway_addr.as_str())?,
-        0,
-        None,
-    )?;
+    let gateway = flashsale_gateway::spawn(shop, gateway_listener, 0, None)?;
+    // nginx binds what its config names: a port free now.
     let nginx_addr = format!("127.0.0.1:{}", free_port());
     let mut nginx = start_nginx(dir.path(), &dist, &nginx_addr)?;
     // pingora itself, answering at once: what the gateway's HTTP stack allows at best.
+    // It binds its own address (pingora's add_tcp): a port free now.
     let pingora_addr = format!("127.0.0.1:{}", free_port());
     let _pingora = crate::reference::spawn(&pingora_addr);
     crate::http::wait_until_healthy(&pingora_addr, 202).await?;

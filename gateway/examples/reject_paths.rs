@@ -31,7 +31,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = b"callgrind secret, not for production";
     let codec = SignCodec::new(1, secret);
-    let addr = format!("127.0.0.1:{}", free_port());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("bound address").to_string();
     let (products, gateway) = runtime.block_on(async {
         let db = Db::connect(&format!("sqlite://{}/p.db", dir.path().display()))
             .await
@@ -89,13 +90,7 @@ fn main() {
         .expect("shop");
         (
             products,
-            flashsale_gateway::spawn(
-                shop,
-                std::net::TcpListener::bind(addr.as_str()).expect("listen"),
-                1,
-                None,
-            )
-            .expect("gateway"),
+            flashsale_gateway::spawn(shop, listener, 1, None).expect("gateway"),
         )
     });
     let expires = now_unix() + 3600;
@@ -124,13 +119,6 @@ fn main() {
     }
     println!("{path}: {n} requests answered {expect}");
     gateway.shutdown();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn connect(addr: &str) -> TcpStream {

@@ -16,6 +16,8 @@ use crate::throttle::retry_after_secs;
 use bytes::Bytes;
 use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
 use flashsale_core::stock::{Release, Reservation};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The clock a Buy is decided by, read once per request: the monotonic instant (the cooldown)
@@ -33,6 +35,33 @@ impl Now {
             instant: Instant::now(),
             unix_ms: now_unix_ms(),
         }
+    }
+}
+
+/// Where a gateway reads its [`Now`]: the system's clocks, plus however far the clock was
+/// moved ahead. Only in-process tests move it ([`Clock::advance`]), to get past a cooldown
+/// without waiting it out; a running shop's clock is never moved, so it reads the system's.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Milliseconds added to both system clocks; shared by every clone.
+    ahead_ms: Arc<AtomicU64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Now {
+        let ahead = self.ahead_ms.load(Ordering::Relaxed);
+        let system = Now::system();
+        Now {
+            instant: system.instant + Duration::from_millis(ahead),
+            unix_ms: system.unix_ms.saturating_add_unsigned(ahead),
+        }
+    }
+
+    /// Moves this clock (and every clone of it) `by` ahead: both the instant the cooldown
+    /// reads and the wall clock of sale windows and orders.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ahead_ms.fetch_add(by, Ordering::Relaxed);
     }
 }
 
@@ -277,6 +306,20 @@ mod tests {
 
     fn body(reply: &Reply) -> serde_json::Value {
         serde_json::from_slice(&reply.body).expect("json")
+    }
+
+    #[test]
+    fn a_clock_moved_ahead_moves_both_clocks_for_every_clone() {
+        let clock = Clock::default();
+        let shared = clock.clone();
+        let before = Now::system();
+        shared.advance(Duration::from_secs(10));
+        let now = clock.now();
+        assert!(now.instant >= before.instant + Duration::from_secs(10));
+        assert!(now.unix_ms >= before.unix_ms + 10_000);
+        // An unmoved clock reads the system's.
+        let system = Clock::default().now();
+        assert!(system.instant < before.instant + Duration::from_secs(10));
     }
 
     #[test]

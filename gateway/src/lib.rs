@@ -10,7 +10,7 @@
 //! - [`sessions`]: this node's cache of revoked sessions (logout, password change).
 //! - [`verified`]: `sign` tokens already verified, so a click skips the cryptography.
 //! - [`throttle`]: slows password guessing and mass registration.
-//! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue.
+//! - [`buy`]: the Buy decision: cooldown, sold-out flag, reservation, queue; the clock it reads.
 //! - [`cooldown`]: the per-shopper cooldown, atomic and bounded.
 //! - [`catalog`]: the products in memory and their sold-out flags.
 //! - [`cluster`]: the ring of gateways: who owns a shopper, and the forwarding marker.

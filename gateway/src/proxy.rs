@@ -2,7 +2,7 @@
 //! except a shopper's Buy or order status that another node of the ring owns: that one is
 //! proxied to the owner (`upstream_peer`), marked as forwarded (`upstream_request_filter`).
 
-use crate::buy::{buy, BuyOutcome, Now};
+use crate::buy::{buy, BuyOutcome};
 use crate::cluster::{Owner, FORWARDED};
 use crate::reply::Reply;
 use crate::request::{client_ip, cookie, query_param, read_body, BodyError, Form, MAX_FORM_BYTES};
@@ -218,7 +218,7 @@ impl Gateway {
             return elsewhere;
         }
         let owner_cookie = self.owner_cookie_if_stale(session);
-        let reply = buy(&self.shop, uid, product_id, Now::system())
+        let reply = buy(&self.shop, uid, product_id, self.shop.clock.now())
             .await
             .reply();
         match owner_cookie {

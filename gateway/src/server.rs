@@ -65,12 +65,12 @@ impl Drop for GatewayHandle {
 
 /// Starts a gateway for `shop` on `listener` (bound by the caller: tests bind port 0, and
 /// the address answers as soon as this returns) with `threads` worker threads (0: one per
-/// core), and its Prometheus metrics on `metrics_listen` if given.
+/// core), and its Prometheus metrics on `metrics` if given (bound by the caller too).
 pub fn spawn(
     shop: Arc<Shop>,
     listener: std::net::TcpListener,
     threads: usize,
-    metrics_listen: Option<&str>,
+    metrics: Option<std::net::TcpListener>,
 ) -> Result<GatewayHandle, StartError> {
     let listen_error = |addr: String| {
         move |source| StartError::Listen {
@@ -114,17 +114,11 @@ pub fn spawn(
         "peer health",
         PeerHealth { shop: shop.clone() },
     ));
-    if let Some(addr) = metrics_listen {
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| StartError::Listen {
-                addr: addr.to_string(),
-                source,
-            })?;
+    if let Some(listener) = metrics {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "the metrics listener".into(), |a| a.to_string());
+        listener.set_nonblocking(true).map_err(listen_error(addr))?;
         server.add_service(background_service(
             "metrics",
             MetricsServer {
@@ -239,7 +233,8 @@ impl BackgroundService for Housekeeping {
                 tracing::warn!(error = %e, "could not refresh the catalogue; keeping the last one");
             }
             let now = Instant::now();
-            self.shop.cooldown.sweep(now);
+            // By the clock the cooldowns were started with.
+            self.shop.cooldown.sweep(self.shop.clock.now().instant);
             self.shop.pending.sweep(now);
             self.shop.throttle.sweep(now);
             self.shop.room.sweep();
@@ -413,7 +408,7 @@ async fn healthy(peer: &str) -> bool {
 /// Serves the metrics to any request on its own port (Prometheus scrapes `GET /metrics`).
 struct MetricsServer {
     shop: Arc<Shop>,
-    /// Bound at start so a taken port is an error there; taken once by the service.
+    /// Bound by the caller; taken once by the service.
     listener: std::sync::Mutex<Option<std::net::TcpListener>>,
 }
 

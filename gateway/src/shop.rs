@@ -1,5 +1,6 @@
 //! Everything a gateway node needs to answer requests, shared by all its threads.
 
+use crate::buy::Clock;
 use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::cooldown::Cooldown;
@@ -42,6 +43,8 @@ pub struct Shop {
     /// Whether cookies carry `Secure` (the shop is reached over HTTPS).
     pub cookie_secure: bool,
     pub room: Room,
+    /// What Buy decisions read the time from (the cooldown, the sale window).
+    pub clock: Clock,
 }
 
 /// What a [`Shop`] is built from.
@@ -68,6 +71,11 @@ pub struct ShopParts {
 impl Shop {
     /// Builds the shop and loads the catalogue once, so the first Buy already knows it.
     pub async fn new(parts: ShopParts) -> Result<Arc<Shop>, StartError> {
+        Self::with_clock(parts, Clock::default()).await
+    }
+
+    /// [`Shop::new`] deciding by `clock`, which an in-process test moves past a cooldown.
+    pub async fn with_clock(parts: ShopParts, clock: Clock) -> Result<Arc<Shop>, StartError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shop = Shop {
             db: parts.db,
@@ -88,6 +96,7 @@ impl Shop {
             trusted_proxies: parts.trusted_proxies,
             cookie_secure: parts.cookie_secure,
             room: Room::new(parts.room),
+            clock,
         };
         shop.catalog.refresh(&shop.db, shop.stock.as_ref()).await?;
         shop.sessions

@@ -17,6 +17,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let room = backends::waiting_room(config).await?;
     let admin = start_admin(config, db.clone(), stock, room, None).await?;
     let stop = super::shutdown_signal();
+    super::announce("admin", &admin.addr);
     super::up::print_admin(&admin, config);
     stop.await;
     tracing::info!("shutting down");

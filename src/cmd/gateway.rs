@@ -17,6 +17,7 @@ pub async fn run(config: &Config, file: Option<&Path>) -> anyhow::Result<()> {
     let stop = super::shutdown_signal();
     tokio::pin!(stop);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    super::up::announce_stack(&stack);
     say!("gateway listening on {}", stack.gateway_url);
     loop {
         tokio::select! {

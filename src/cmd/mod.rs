@@ -29,6 +29,10 @@ use std::path::PathBuf;
 ///
 /// Every option can also be set in a TOML config file or as FLASHSALE_<KEY> in the environment
 /// (for example FLASHSALE_DATABASE_URL, FLASHSALE_GATEWAY_LISTEN, FLASHSALE_COOLDOWN_SECS).
+///
+/// A listen address with port 0 (gateway_listen, admin_listen, metrics_listen) takes any free
+/// port. Each server says where it listens, once it accepts connections, in one line on stdout:
+/// `listening <part>=<host:port>`, part being gateway, admin or metrics.
 #[derive(Debug, Parser)]
 #[command(name = "flashsale", version, about, long_about)]
 pub struct Cli {
@@ -74,6 +78,12 @@ pub enum Command {
     /// stop the shop, put the copy in place of the database file, start it; see the README).
     /// For MySQL/MariaDB use mariadb-dump --single-transaction or mariabackup.
     Backup(backup::Args),
+}
+
+/// The `listening <part>=<host:port>` line of a server that accepts connections (see the
+/// help): the bound address, so whoever asked for port 0 learns which port it got.
+fn announce(part: &str, addr: &str) {
+    say!("listening {part}={addr}");
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

@@ -21,6 +21,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         }
     };
     let stop = super::shutdown_signal();
+    announce_stack(&stack);
+    super::announce("admin", &admin.addr);
     say!();
     say!("  Flashsale is up.");
     say!("  Shop:     {}/", stack.gateway_url);
@@ -79,5 +81,15 @@ pub fn print_admin(admin: &RunningAdmin, config: &Config) {
             admin.url,
             config.data_dir.join("admin_token").display()
         );
+    }
+}
+
+/// The `listening …` lines of the stack's gateway and metrics.
+pub fn announce_stack(stack: &Stack) {
+    if let Some(addr) = &stack.gateway_addr {
+        super::announce("gateway", addr);
+    }
+    if let Some(addr) = &stack.metrics_addr {
+        super::announce("metrics", addr);
     }
 }

@@ -14,6 +14,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     )
     .await?;
     let stop = super::shutdown_signal();
+    super::up::announce_stack(&stack);
     tracing::info!(queue = %config.queue_name, "worker draining orders");
     stop.await;
     tracing::info!("finishing the batch in flight");

@@ -1,7 +1,8 @@
 //! flashsale-testkit: helpers for tests against the real services.
 //!
 //! - [`nginx`]: `deploy/nginx.conf` with its `# SET:` lines given this machine's values.
-//! - [`process`]: stopping a server started for a test, children included.
+//! - [`process`]: servers started as processes: where they listen, and stopping them with
+//!   their children.
 //! - [`proxy`]: a TCP proxy a test puts between the code and a service, to cut and restore.
 //! - [`services`]: where the shared services are, a loud reachability check, fresh MySQL
 //!   databases, unique names.
@@ -11,8 +12,9 @@ pub mod process;
 pub mod proxy;
 pub mod services;
 
-pub use process::stop_gracefully;
+pub use process::{read_until, stop_gracefully, Started};
 pub use proxy::TcpProxy;
 pub use services::{
-    delete_redis_keys, free_port, mysql_database, require, unique_name, TestDatabase,
+    delete_redis_keys, free_port, loopback_listener, mysql_database, require, unique_name,
+    TestDatabase,
 };

@@ -89,7 +89,20 @@ pub fn delete_redis_keys(prefix: &str) {
     }
 }
 
-/// A loopback port free right now, for a server a test starts.
+/// A listener on a free loopback port, and its `host:port`: bound now, so the port is this
+/// test's until the server it is handed to closes it.
+pub fn loopback_listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener's address")
+        .to_string();
+    (listener, addr)
+}
+
+/// A loopback port free right now. Racy (another process may take it before it is used):
+/// only for what must name its port before it starts and cannot be handed a listener (nginx,
+/// a ring of `flashsale` processes), or for an address nothing listens on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -1,5 +1,5 @@
 use crate::util::RealShop;
-use flashsale::stack::Parts;
+use flashsale::stack::{Parts, Provided};
 use flashsale_testkit::free_port;
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -10,8 +10,8 @@ use std::time::Duration;
 /// processes: one ring, one secret, shared services.
 pub(crate) struct Ring3 {
     pub(crate) shop: RealShop,
-    /// Each node's metrics address, in node order.
-    pub(crate) metrics: Vec<String>,
+    /// Node A's metrics address.
+    metrics_a: String,
     /// Nodes B and C.
     others: Vec<NodeProcess>,
     pub(crate) nodes: Vec<String>,
@@ -22,23 +22,21 @@ pub(crate) struct Ring3 {
 /// SIGHUP after rewriting it reloads the ring; everything else comes from the environment.
 struct NodeProcess {
     listen: String,
-    metrics: Option<String>,
+    /// Whether it serves metrics (on a free port: `metrics_addr` once started).
+    metrics: bool,
+    metrics_addr: Option<String>,
     file: std::path::PathBuf,
     dist: std::path::PathBuf,
     child: Option<Child>,
 }
 
 impl NodeProcess {
-    fn new(
-        shop: &RealShop,
-        listen: &str,
-        metrics: Option<String>,
-        members: &[String],
-    ) -> NodeProcess {
+    fn new(shop: &RealShop, listen: &str, metrics: bool, members: &[String]) -> NodeProcess {
         let name = listen.replace([':', '.'], "_");
         let node = NodeProcess {
             listen: listen.to_string(),
             metrics,
+            metrics_addr: None,
             file: shop.config.dist.with_file_name(format!("{name}.toml")),
             dist: shop.config.dist.with_file_name(format!("dist-{name}")),
             child: None,
@@ -53,7 +51,7 @@ impl NodeProcess {
             .expect("config file");
     }
 
-    /// Starts the process and waits until it answers.
+    /// Starts the process and waits until it says it listens.
     async fn start(&mut self, shop: &RealShop, secret: &str) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flashsale"));
         command
@@ -65,20 +63,15 @@ impl NodeProcess {
             .env("FLASHSALE_CLUSTER_SECRET", secret)
             .env("FLASHSALE_DIST", &self.dist)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
-        if let Some(metrics) = &self.metrics {
-            command.env("FLASHSALE_METRICS_LISTEN", metrics);
+            .stdout(Stdio::piped());
+        if self.metrics {
+            command.env("FLASHSALE_METRICS_LISTEN", "127.0.0.1:0");
         }
-        self.child = Some(command.spawn().expect("start a gateway process"));
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(&self.listen).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{} did not start",
-                self.listen
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut child = command.spawn().expect("start a gateway process");
+        let started = flashsale_testkit::read_until(&mut child, "gateway listening on")
+            .unwrap_or_else(|printed| panic!("{} did not start:\n{printed}", self.listen));
+        self.metrics_addr = self.metrics.then(|| started.addr("metrics"));
+        self.child = Some(child);
     }
 
     /// SIGKILL: the node dies as in a crash.
@@ -118,36 +111,37 @@ impl Ring3 {
         products: &[flashsale_core::domain::NewProduct],
         adjust: impl FnOnce(&mut flashsale_core::Config),
     ) -> Ring3 {
-        let nodes: Vec<String> = (0..3)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
-        let metrics: Vec<String> = (0..3)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
+        // A's listeners are bound here and handed over; B and C are processes that must
+        // be named in the ring before any node starts, and keep their name over a restart:
+        // free ports picked now.
+        let (a_listener, a) = flashsale_testkit::loopback_listener();
+        let (metrics_listener, metrics_a) = flashsale_testkit::loopback_listener();
+        let nodes: Vec<String> = std::iter::once(a.clone())
+            .chain((1..3).map(|_| format!("127.0.0.1:{}", free_port())))
             .collect();
         let secret = flashsale_core::config::random_secret();
-        let (ring, first, first_metrics, cluster) = (
-            nodes.clone(),
-            nodes[0].clone(),
-            metrics[0].clone(),
-            secret.clone(),
-        );
-        let shop = RealShop::start_products(products, Parts::ALL, |c| {
+        let (ring, cluster) = (nodes.clone(), secret.clone());
+        let provided = Provided {
+            gateway: Some(a_listener),
+            metrics: Some(metrics_listener),
+            ..Provided::default()
+        };
+        let shop = RealShop::start_on(products, Parts::ALL, provided, |c| {
             adjust(c);
-            c.gateway_listen = first;
-            c.metrics_listen = Some(first_metrics);
+            c.gateway_listen = a;
             c.ring_nodes = ring;
             c.cluster_secret = Some(cluster);
         })
         .await;
         let mut others = Vec::new();
-        for i in 1..3 {
-            let mut node = NodeProcess::new(&shop, &nodes[i], Some(metrics[i].clone()), &nodes);
+        for node in &nodes[1..] {
+            let mut node = NodeProcess::new(&shop, node, true, &nodes);
             node.start(&shop, &secret).await;
             others.push(node);
         }
         Ring3 {
             shop,
-            metrics,
+            metrics_a,
             others,
             nodes,
             secret,
@@ -175,10 +169,17 @@ impl Ring3 {
         (status, body["result"].as_str().unwrap_or("?").to_string())
     }
 
+    /// Each node's metrics address, in node order.
+    pub(crate) fn metrics(&self) -> Vec<String> {
+        std::iter::once(self.metrics_a.clone())
+            .chain(self.others.iter().filter_map(|n| n.metrics_addr.clone()))
+            .collect()
+    }
+
     /// The sum over the three nodes of a metric line's value.
     pub(crate) async fn metric_sum(&self, line_start: &str) -> f64 {
         let mut sum = 0.0;
-        for addr in &self.metrics {
+        for addr in &self.metrics() {
             let text = reqwest::get(format!("http://{addr}/metrics"))
                 .await
                 .expect("metrics")
@@ -406,10 +407,11 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
 
     // D starts with the four-node list; A, B and C reload theirs while running (A in this
     // process, B and C by SIGHUP after their config file changed).
+    // A free port picked now: the others are told D's name before it starts.
     let d = format!("127.0.0.1:{}", free_port());
     let mut members = ring.nodes.clone();
     members.push(d.clone());
-    let mut node_d = NodeProcess::new(&ring.shop, &d, None, &members);
+    let mut node_d = NodeProcess::new(&ring.shop, &d, false, &members);
     node_d.start(&ring.shop, &ring.secret).await;
     let vnodes = ring.shop.config.virtual_nodes;
     ring.shop
@@ -424,7 +426,7 @@ async fn a_fourth_node_joins_without_restarts_and_only_its_shoppers_move() {
     }
     ring.nodes = members.clone();
     // The reload is asynchronous: wait until B's and C's metrics list D among their peers.
-    for metrics in &ring.metrics[1..] {
+    for metrics in &ring.metrics()[1..] {
         let started = std::time::Instant::now();
         loop {
             let text = reqwest::get(format!("http://{metrics}/metrics"))

@@ -6,7 +6,6 @@
 
 use crate::util::{RealShop, AMQP};
 use flashsale::stack::{Parts, Stack};
-use flashsale_testkit::free_port;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,7 +114,7 @@ async fn consumers(shop: &RealShop) -> u32 {
 /// A second gateway in this process, on the same services (and the same proxies).
 async fn second_gateway(shop: &RealShop) -> (Stack, PathBuf) {
     let mut config = shop.config.clone();
-    config.gateway_listen = format!("127.0.0.1:{}", free_port());
+    config.gateway_listen = "127.0.0.1:0".into();
     config.dist = shop.config.dist.with_file_name("dist-2");
     let stack = Stack::start_parts(&config, GATEWAY_ONLY)
         .await

@@ -4,7 +4,6 @@
 
 use crate::util::{RealShop, REDIS};
 use flashsale::stack::Parts;
-use flashsale_testkit::free_port;
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -43,38 +42,24 @@ impl Drop for Up {
     }
 }
 
-/// `flashsale up` on the shop's services; returns once its gateway answers.
+/// `flashsale up` on the shop's services, on free ports; returns once it says it is up.
 async fn up(shop: &RealShop, dir: &std::path::Path) -> (Up, String) {
-    let gateway = format!("127.0.0.1:{}", free_port());
-    let child = Up(Command::new(env!("CARGO_BIN_EXE_flashsale"))
+    let mut child = Up(Command::new(env!("CARGO_BIN_EXE_flashsale"))
         .arg("up")
         .current_dir(dir)
         .envs(shop.env())
-        .env("FLASHSALE_GATEWAY_LISTEN", &gateway)
-        .env(
-            "FLASHSALE_ADMIN_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("FLASHSALE_GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("FLASHSALE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("FLASHSALE_GATEWAY_THREADS", "2")
         .env("RUST_LOG", "warn")
         .env_remove("FLASHSALE_CONFIG")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("flashsale up starts"));
-    let url = format!("http://{gateway}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-            if r.status() == 200 {
-                return (child, url);
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "flashsale up did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let gateway = flashsale_testkit::read_until(&mut child.0, "Ctrl-C")
+        .unwrap_or_else(|printed| panic!("flashsale up did not come up:\n{printed}"))
+        .addr("gateway");
+    (child, format!("http://{gateway}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -88,11 +88,11 @@ async fn worker_killed_mid_drain_again_and_again_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservation_for_503() {
     let _turn = crate::util::storm_turn().await;
-    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
     let shop = RealShop::start_with(&[5_000], Parts::ALL, |c| {
-        c.metrics_listen = Some(metrics.clone());
+        c.metrics_listen = Some("127.0.0.1:0".into());
     })
     .await;
+    let metrics = shop.metrics_addr();
     let (first, _) = shop.buy_all(1..=300).await;
     // The broker's answers are held back: publishes reach it, their confirms do not come
     // back. Once many are known to be awaiting confirms, the broker is cut off: these are
@@ -166,12 +166,12 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_cut_while_groups_await_confirms_loses_no_202_and_sells_no_unit_without_an_order() {
     let _turn = crate::util::storm_turn().await;
-    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
     // No worker yet: the queue shows how the orders travelled before anything drains it.
     let shop = RealShop::start_with(&[5_000], GATEWAY_ONLY, |c| {
-        c.metrics_listen = Some(metrics.clone());
+        c.metrics_listen = Some("127.0.0.1:0".into());
     })
     .await;
+    let metrics = shop.metrics_addr();
     let amqp = format!("amqp://guest:guest@{}/%2f", crate::util::AMQP);
     let (first, _) = shop.buy_all(1..=400).await;
     assert!(!first.is_empty(), "nothing accepted before the cut");
@@ -297,9 +297,9 @@ async fn publishes_in_flight(client: &reqwest::Client, metrics: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() {
-    // A short cooldown, so shopper 1 can click again soon (the store, not the cooldown,
-    // must stop their second unit).
-    let shop = RealShop::start_with(&[100], Parts::ALL, |c| c.cooldown_secs = 1).await;
+    // Shopper 1 clicks again once the gateway's clock is moved past their cooldown: the
+    // store, not the cooldown, must stop their second unit.
+    let shop = RealShop::start(100, Parts::ALL).await;
     let client = reqwest::Client::new();
     assert_eq!(shop.buy(&client, 1).await, (202, "queued".to_string()));
 
@@ -333,18 +333,9 @@ async fn redis_cut_is_503_reserves_nothing_and_the_shop_heals_after_data_loss() 
     }
     let healed = healed.expect("the shop did not recover after Redis came back");
     // Once shopper 1's cooldown has run out, the store says they have their unit.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let second = loop {
-        let (status, result) = shop.buy(&client, 1).await;
-        if status != 429 {
-            break (status, result);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "shopper 1 stays too fast"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    shop.clock
+        .advance(Duration::from_secs(shop.config.cooldown_secs));
+    let second = shop.buy(&client, 1).await;
     assert_eq!(
         second,
         (409, "already_bought".to_string()),
@@ -369,11 +360,11 @@ async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
     // Its 30 publishes must all be in flight within the broker's confirm deadline: no storm
     // of another test may slow the gateway down meanwhile.
     let _turn = crate::util::storm_turn().await;
-    let metrics = format!("127.0.0.1:{}", flashsale_testkit::free_port());
     let shop = RealShop::start_with(&[100], Parts::ALL, |c| {
-        c.metrics_listen = Some(metrics.clone());
+        c.metrics_listen = Some("127.0.0.1:0".into());
     })
     .await;
+    let metrics = shop.metrics_addr();
     let client = reqwest::Client::new();
     shop.proxies.amqp.silence_replies();
     let cutter = async {

@@ -1,8 +1,9 @@
 use flashsale::audit::{audit, Audit, QueueCounts};
-use flashsale::stack::{Parts, Stack};
+use flashsale::stack::{Parts, Provided, Stack};
 use flashsale_core::domain::{NewProduct, Order};
 use flashsale_core::{Config, Db, SignCodec};
-use flashsale_testkit::{free_port, mysql_database, require, unique_name, TcpProxy, TestDatabase};
+use flashsale_gateway::buy::Clock;
+use flashsale_testkit::{mysql_database, require, unique_name, TcpProxy, TestDatabase};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct RealShop {
     pub stack: Option<Stack>,
     pub product_id: i64,
     pub product_ids: Vec<i64>,
+    /// The gateway's clock: a test moves it past a cooldown instead of waiting it out.
+    pub clock: Clock,
     /// A direct connection to the database (not through the proxy), for checks.
     pub db: Db,
     /// Kept so the database and the folder live as long as the shop.
@@ -66,6 +69,16 @@ impl RealShop {
         parts: Parts,
         adjust: impl FnOnce(&mut Config),
     ) -> RealShop {
+        Self::start_on(products, parts, Provided::default(), adjust).await
+    }
+
+    /// [`RealShop::start_products`] on listeners (and a clock) the test provides.
+    pub async fn start_on(
+        products: &[NewProduct],
+        parts: Parts,
+        provided: Provided,
+        adjust: impl FnOnce(&mut Config),
+    ) -> RealShop {
         // The shop's logs, when asked for: RUST_LOG=info cargo test --test backends
         if std::env::var_os("RUST_LOG").is_some() {
             flashsale::cmd::init_logging(0);
@@ -86,7 +99,8 @@ impl RealShop {
             queue_url: format!("amqp://guest:guest@{}/%2f", proxies.amqp.host_port()),
             stock_prefix: format!("{}:", unique_name("fs_test")),
             queue_name: unique_name("fs_test_orders"),
-            gateway_listen: format!("127.0.0.1:{}", free_port()),
+            // Any free port: the stack says which.
+            gateway_listen: "127.0.0.1:0".into(),
             dist: dir.path().join("dist"),
             data_dir: dir.path().join("data"),
             cookie_secret: Some(flashsale_core::config::random_secret()),
@@ -102,19 +116,33 @@ impl RealShop {
         for p in products {
             product_ids.push(db.insert_product(p).await.expect("product"));
         }
-        let stack = Stack::start_parts(&config, parts)
+        let clock = provided.clock.clone();
+        let stack = Stack::start_provided(&config, parts, provided)
             .await
             .expect("the shop starts");
+        if let Some(addr) = &stack.gateway_addr {
+            // The port it was given, for `url` and for tests that copy the config.
+            config.gateway_listen = addr.clone();
+        }
         RealShop {
             config,
             proxies,
             stack: Some(stack),
             product_id: product_ids[0],
             product_ids,
+            clock,
             db,
             _database: database,
             _dir: dir,
         }
+    }
+
+    /// Where the shop's `/metrics` answers (the config set `metrics_listen`).
+    pub fn metrics_addr(&self) -> String {
+        self.stack
+            .as_ref()
+            .and_then(|stack| stack.metrics_addr.clone())
+            .expect("a running shop with metrics_listen")
     }
 
     pub fn database_name(&self) -> &str {

@@ -2,7 +2,6 @@
 
 use crate::util::RealShop;
 use flashsale::stack::{Parts, Stack};
-use flashsale_testkit::free_port;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -27,10 +26,8 @@ async fn finding_11_a_worker_that_drained_orders_shows_it_in_its_metrics() {
         },
     )
     .await;
-    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let mut config = shop.config.clone();
-    config.metrics_listen = Some(metrics_addr.clone());
-    config.gateway_listen = format!("127.0.0.1:{}", free_port());
+    config.metrics_listen = Some("127.0.0.1:0".into());
     let worker = Stack::start_parts(
         &config,
         Parts {
@@ -40,6 +37,7 @@ async fn finding_11_a_worker_that_drained_orders_shows_it_in_its_metrics() {
     )
     .await
     .expect("the worker starts");
+    let metrics_addr = worker.metrics_addr.clone().expect("the worker's metrics");
 
     let health = reqwest::get(format!("http://{metrics_addr}/healthz"))
         .await

@@ -43,6 +43,7 @@ impl Browser {
     async fn start_with(dark: bool) -> Browser {
         let chromium = require_tool("chromium");
         let chromedriver = require_tool("chromedriver");
+        // chromedriver binds the port it is given (racy, but it cannot be handed a listener).
         let port = free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))

@@ -267,6 +267,7 @@ async fn the_gateway_health_check_passes_on_a_gateway_and_fails_without_one() {
         "the health check failed on a running gateway: {}",
         String::from_utf8_lossy(&up.stderr)
     );
+    // A port nothing listens on (free_port's race only matters to a server that binds it).
     let nothing = flashsale_testkit::free_port();
     let down = run(script.replace("/8080", &format!("/{nothing}")))
         .await

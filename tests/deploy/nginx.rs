@@ -474,7 +474,7 @@ async fn nginx_reuses_connections_and_passes_over_a_dead_gateway() {
     let shop = Shop::start().await;
     // Counts the connections nginx opens to the gateway.
     let counted = TcpProxy::start(&shop.addr).await;
-    // A ring member that is down: nothing listens there.
+    // A ring member that is down: nothing listens there (a port free now; nobody binds it).
     let dead = format!("127.0.0.1:{}", free_port());
     let nginx = Nginx::start(&shop.dist, &[dead, counted.host_port()]).await;
     let client = plain_client();

@@ -1,4 +1,4 @@
-use flashsale::stack::Stack;
+use flashsale::stack::{Parts, Provided, Stack};
 use flashsale_core::domain::NewProduct;
 use flashsale_core::{Config, Db};
 use flashsale_testkit::free_port;
@@ -42,12 +42,12 @@ impl Shop {
         let dir = tempfile::tempdir().expect("tempdir");
         // nginx's workers run as www-data: the site must be readable by others.
         set_mode(dir.path(), 0o755);
-        let addr = format!("127.0.0.1:{}", free_port());
         let config = Config {
             database_url: format!("sqlite://{}/shop.db", dir.path().display()),
             dist: dir.path().join("dist"),
             data_dir: dir.path().join("data"),
-            gateway_listen: addr.clone(),
+            // Any free port: the stack says which.
+            gateway_listen: "127.0.0.1:0".into(),
             cookie_secret: Some(flashsale_core::config::random_secret()),
             cooldown_secs: 10,
             gateway_threads: 2,
@@ -76,8 +76,8 @@ impl Shop {
         let stack = Stack::start(&config).await.expect("the shop starts");
         Shop {
             url: stack.gateway_url.clone(),
+            addr: stack.gateway_addr.clone().expect("a gateway runs"),
             _stack: stack,
-            addr,
             dist: config.dist.clone(),
             product_id,
             _dir: dir,
@@ -108,12 +108,13 @@ impl Ring {
         let prefix = format!("{}:", flashsale_testkit::unique_name("nginx-ring"));
         let dir = tempfile::tempdir().expect("tempdir");
         set_mode(dir.path(), 0o755);
-        let nodes: Vec<String> = (0..3)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
-        let metrics: Vec<String> = (0..3)
-            .map(|_| format!("127.0.0.1:{}", free_port()))
-            .collect();
+        // Bound here and handed to the nodes: each names the others before any starts.
+        let (listeners, nodes): (Vec<_>, Vec<String>) = (0..3)
+            .map(|_| flashsale_testkit::loopback_listener())
+            .unzip();
+        let (metrics_listeners, metrics): (Vec<_>, Vec<String>) = (0..3)
+            .map(|_| flashsale_testkit::loopback_listener())
+            .unzip();
         let cookie_secret = flashsale_core::config::random_secret();
         let cluster_secret = flashsale_core::config::random_secret();
         let db = Db::connect(&database.url).await.expect("connect");
@@ -134,7 +135,8 @@ impl Ring {
             .expect("insert product");
         db.close().await;
         let mut stacks = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
+        let handed = listeners.into_iter().zip(metrics_listeners);
+        for (i, (node, (listener, metrics_listener))) in nodes.iter().zip(handed).enumerate() {
             let config = Config {
                 database_url: database.url.clone(),
                 stock_url: "redis://127.0.0.1:6379/".into(),
@@ -142,7 +144,6 @@ impl Ring {
                 dist: dir.path().join(format!("dist{i}")),
                 data_dir: dir.path().join(format!("data{i}")),
                 gateway_listen: node.clone(),
-                metrics_listen: Some(metrics[i].clone()),
                 ring_nodes: nodes.clone(),
                 cluster_secret: Some(cluster_secret.clone()),
                 cookie_secret: Some(cookie_secret.clone()),
@@ -153,7 +154,15 @@ impl Ring {
                 register_per_address: 1_000,
                 ..Config::default()
             };
-            stacks.push(Stack::start(&config).await.expect("a ring node starts"));
+            let provided = Provided {
+                gateway: Some(listener),
+                metrics: Some(metrics_listener),
+                ..Provided::default()
+            };
+            let stack = Stack::start_provided(&config, Parts::ALL, provided)
+                .await
+                .expect("a ring node starts");
+            stacks.push(stack);
         }
         Ring {
             _stacks: stacks,
@@ -225,6 +234,8 @@ impl Nginx {
             "libnginx-mod-http-brotli-static",
         );
         let dir = tempfile::tempdir().expect("tempdir");
+        // nginx binds what its config names: a port free now (racy, but nginx cannot be
+        // handed a listener).
         let port = free_port();
         let local = LocalNginx {
             dir: dir.path().to_path_buf(),

@@ -1,18 +1,16 @@
 //! `flashsale up` starts the back-office too: it prints the admin's address and, on the first
 //! run only, the generated password and API token, which then work.
 
-use flashsale_testkit::free_port;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-/// `flashsale up` in `dir`; its stdout up to the "Ctrl-C" line of the banner.
-fn up(dir: &std::path::Path, gateway: &str, admin: &str) -> (Child, String) {
+/// `flashsale up` in `dir` on free ports; its stdout up to the "Ctrl-C" line of the banner,
+/// and the addresses of its gateway and admin.
+fn up(dir: &std::path::Path) -> (Child, String, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
         .arg("up")
         .current_dir(dir)
-        .env("FLASHSALE_GATEWAY_LISTEN", gateway)
-        .env("FLASHSALE_ADMIN_LISTEN", admin)
+        .env("FLASHSALE_GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("FLASHSALE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("FLASHSALE_GATEWAY_THREADS", "1")
         .env_remove("FLASHSALE_ADMIN_PASSWORD")
         .env_remove("FLASHSALE_ADMIN_TOKEN")
@@ -21,17 +19,10 @@ fn up(dir: &std::path::Path, gateway: &str, admin: &str) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("flashsale up starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("read stdout");
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.contains("Ctrl-C") {
-            break;
-        }
-    }
-    (child, banner)
+    let started = flashsale_testkit::read_until(&mut child, "Ctrl-C")
+        .unwrap_or_else(|printed| panic!("flashsale up did not come up:\n{printed}"));
+    let (gateway, admin) = (started.addr("gateway"), started.addr("admin"));
+    (child, started.printed, gateway, admin)
 }
 
 fn stop(child: &mut Child) {
@@ -58,9 +49,7 @@ fn after<'a>(banner: &'a str, label: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn up_starts_the_admin_and_prints_its_credentials_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let gateway = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
-    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    let (mut child, banner, _, admin) = up(dir.path());
     let admin_url = format!("http://{admin}");
     assert!(
         banner.contains(&format!("Admin:    {admin_url}/  (user admin)")),
@@ -123,15 +112,8 @@ async fn up_starts_the_admin_and_prints_its_credentials_once() {
     );
     stop(&mut child);
 
-    // The second run shows no secret (once the first run's ports are free again).
-    for addr in [&gateway, &admin] {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpListener::bind(addr.as_str()).is_err() {
-            assert!(std::time::Instant::now() < deadline, "{addr} stays taken");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    // The second run shows no secret.
+    let (mut child, banner, _, _) = up(dir.path());
     assert!(!banner.contains(password), "{banner}");
     assert!(!banner.contains(token), "{banner}");
     assert!(banner.contains("as printed on the first run"), "{banner}");
@@ -144,9 +126,7 @@ async fn up_starts_the_admin_and_prints_its_credentials_once() {
 #[tokio::test]
 async fn a_page_republished_in_up_is_served_as_soon_as_republish_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let gateway = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
-    let (mut child, banner) = up(dir.path(), &gateway, &admin);
+    let (mut child, banner, gateway, admin) = up(dir.path());
     let token = after(&banner, "API:")
         .and_then(|line| line.rsplit("Bearer ").next())
         .expect("a first run prints the token")

@@ -1,6 +1,7 @@
 use crate::util::{product, TestShop};
 use base64::Engine;
 use flashsale_core::domain::{now_unix, NewProduct};
+use std::time::Duration;
 
 #[tokio::test]
 async fn without_a_cookie_or_with_a_forged_one_is_401() {
@@ -102,6 +103,21 @@ async fn buy_within_the_cooldown_is_429_with_retry_after() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["result"], "too_fast");
     assert_eq!(body["retryAfter"], retry);
+}
+
+/// The cooldown runs on the gateway's clock: once it has moved past the cooldown, the
+/// shopper's next Buy is decided again (here without waiting ten seconds).
+#[tokio::test]
+async fn buy_once_the_cooldown_has_run_out_is_decided_again() {
+    let shop = TestShop::start(&[product("Phone", 5), product("Watch", 5)], 10).await;
+    let [phone, watch] = [shop.product_ids[0], shop.product_ids[1]];
+    let kim = shop.shopper("kim").await;
+    assert_eq!(shop.buy(&kim, phone).await.0, 202);
+    assert_eq!(shop.buy(&kim, watch).await.0, 429);
+    shop.clock.advance(Duration::from_secs(5));
+    assert_eq!(shop.buy(&kim, watch).await.0, 429, "half of it is left");
+    shop.clock.advance(Duration::from_secs(5));
+    assert_eq!(shop.buy(&kim, watch).await.0, 202);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
-use flashsale::stack::Stack;
+use flashsale::stack::{Parts, Provided, Stack};
 use flashsale_core::domain::{NewProduct, OrderStatus};
 use flashsale_core::{Config, Db, SignCodec};
-use flashsale_testkit::free_port;
+use flashsale_gateway::buy::Clock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -10,6 +10,8 @@ pub struct TestShop {
     pub url: String,
     pub config: Config,
     pub product_ids: Vec<i64>,
+    /// The gateway's clock: a test moves it past a cooldown instead of waiting it out.
+    pub clock: Clock,
     _dir: tempfile::TempDir,
 }
 
@@ -45,7 +47,8 @@ impl TestShop {
             database_url: format!("sqlite://{}/shop.db", dir.path().display()),
             dist: dir.path().join("dist"),
             data_dir: dir.path().join("data"),
-            gateway_listen: format!("127.0.0.1:{}", free_port()),
+            // Any free port: the stack says which (`stack.gateway_url`).
+            gateway_listen: "127.0.0.1:0".into(),
             cookie_secret: Some(flashsale_core::config::random_secret()),
             cooldown_secs,
             gateway_threads: 2,
@@ -60,12 +63,22 @@ impl TestShop {
             product_ids.push(db.insert_product(p).await.expect("insert product"));
         }
         db.close().await;
-        let stack = Stack::start(&config).await.expect("the shop starts");
+        let clock = Clock::default();
+        let provided = Provided {
+            clock: clock.clone(),
+            ..Provided::default()
+        };
+        let stack = Stack::start_provided(&config, Parts::ALL, provided)
+            .await
+            .expect("the shop starts");
+        // The port it was given, for tests that speak to the address itself.
+        config.gateway_listen = stack.gateway_addr.clone().expect("a gateway runs");
         TestShop {
             url: stack.gateway_url.clone(),
             stack,
             config,
             product_ids,
+            clock,
             _dir: dir,
         }
     }
@@ -186,9 +199,6 @@ pub struct UpProcess {
 impl UpProcess {
     /// Starts `flashsale up` in `dir` with `env` added, and waits for its banner.
     pub fn start(dir: &std::path::Path, env: &[(&str, String)]) -> UpProcess {
-        use std::io::BufRead;
-        let gateway = format!("127.0.0.1:{}", free_port());
-        let admin = format!("127.0.0.1:{}", free_port());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -197,8 +207,9 @@ impl UpProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flashsale"))
             .arg("up")
             .current_dir(dir)
-            .env("FLASHSALE_GATEWAY_LISTEN", &gateway)
-            .env("FLASHSALE_ADMIN_LISTEN", &admin)
+            // Any free ports: it prints which.
+            .env("FLASHSALE_GATEWAY_LISTEN", "127.0.0.1:0")
+            .env("FLASHSALE_ADMIN_LISTEN", "127.0.0.1:0")
             .env("FLASHSALE_GATEWAY_THREADS", "2")
             .env_remove("FLASHSALE_CONFIG")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -206,24 +217,16 @@ impl UpProcess {
             .stderr(log)
             .spawn()
             .expect("flashsale up starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut up = false;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("Ctrl-C") {
-                up = true;
-                break;
-            }
-        }
-        assert!(
-            up,
-            "flashsale up did not come up; see {}",
-            dir.join("up.log").display()
-        );
+        let Ok(banner) = flashsale_testkit::read_until(&mut child, "Ctrl-C") else {
+            panic!(
+                "flashsale up did not come up; see {}",
+                dir.join("up.log").display()
+            );
+        };
         UpProcess {
             child,
-            url: format!("http://{gateway}"),
-            admin_url: format!("http://{admin}"),
+            url: format!("http://{}", banner.addr("gateway")),
+            admin_url: format!("http://{}", banner.addr("admin")),
         }
     }
 

@@ -3,9 +3,30 @@
 use super::changes::log_changes;
 use super::{Db, DbError};
 use crate::domain::{NewProduct, Product};
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::Query;
 
 const PRODUCT_COLUMNS: &str =
     "id, name, stock, price_cents, image, description, sale_start, sale_end, queue, admit_per_second";
+
+/// Binds a product's fields and the write time, in the column order both the INSERT and the
+/// UPDATE name them.
+fn bind_fields<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    p: &'q NewProduct,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(&p.name)
+        .bind(p.stock)
+        .bind(p.price_cents)
+        .bind(&p.image)
+        .bind(&p.description)
+        .bind(p.sale_start)
+        .bind(p.sale_end)
+        .bind(i64::from(p.queue))
+        .bind(i64::from(p.admit_per_second))
+        .bind(crate::domain::now_unix())
+}
 
 impl Db {
     pub async fn list_products(&self) -> Result<Vec<Product>, DbError> {
@@ -51,20 +72,13 @@ impl Db {
 
     pub async fn insert_product(&self, p: &NewProduct) -> Result<i64, DbError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "INSERT INTO products (name, stock, price_cents, image, description, sale_start, sale_end, \
-             queue, admit_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let done = bind_fields(
+            sqlx::query(
+                "INSERT INTO products (name, stock, price_cents, image, description, sale_start, \
+                 sale_end, queue, admit_per_second, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            p,
         )
-        .bind(&p.name)
-        .bind(p.stock)
-        .bind(p.price_cents)
-        .bind(&p.image)
-        .bind(&p.description)
-        .bind(p.sale_start)
-        .bind(p.sale_end)
-        .bind(i64::from(p.queue))
-        .bind(i64::from(p.admit_per_second))
-        .bind(crate::domain::now_unix())
         .execute(&mut *tx)
         .await?;
         let id = match done.last_insert_id() {
@@ -89,20 +103,13 @@ impl Db {
     /// Replaces every field of product `id`; returns whether it exists.
     pub async fn update_product(&self, id: i64, p: &NewProduct) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
-             sale_start = ?, sale_end = ?, queue = ?, admit_per_second = ?, updated_at = ? WHERE id = ?",
+        let done = bind_fields(
+            sqlx::query(
+                "UPDATE products SET name = ?, stock = ?, price_cents = ?, image = ?, description = ?, \
+                 sale_start = ?, sale_end = ?, queue = ?, admit_per_second = ?, updated_at = ? WHERE id = ?",
+            ),
+            p,
         )
-        .bind(&p.name)
-        .bind(p.stock)
-        .bind(p.price_cents)
-        .bind(&p.image)
-        .bind(&p.description)
-        .bind(p.sale_start)
-        .bind(p.sale_end)
-        .bind(i64::from(p.queue))
-        .bind(i64::from(p.admit_per_second))
-        .bind(crate::domain::now_unix())
         .bind(id)
         .execute(&mut *tx)
         .await?;
