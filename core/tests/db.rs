@@ -145,6 +145,40 @@ async fn recording_is_idempotent_and_never_oversells() {
             .collect();
         holders.sort();
         assert_eq!(holders, [1, 2, 3]);
+        assert_eq!(
+            db.order_counts(pid).await.expect("counts"),
+            (2, 1),
+            "{kind}: confirmed and failed orders"
+        );
+    }
+}
+
+/// A shopper who already has the product orders it again under a new order id, in a batch
+/// beside another shopper's order: theirs is a duplicate and takes no unit.
+#[tokio::test]
+async fn a_second_order_of_one_shopper_takes_no_unit() {
+    let fresh = fresh_dbs().await;
+    for (kind, db) in &fresh.dbs {
+        let pid = db.insert_product(&product(5)).await.expect("insert");
+        assert_eq!(
+            db.record_orders(&[order(1, pid)]).await.expect("record"),
+            [Recorded::Confirmed],
+            "{kind}"
+        );
+        assert_eq!(
+            db.record_orders(&[order(1, pid), order(2, pid)])
+                .await
+                .expect("record"),
+            [Recorded::Duplicate, Recorded::Confirmed],
+            "{kind}"
+        );
+        let stored = db.get_product(pid).await.expect("get").expect("exists");
+        assert_eq!(stored.stock, 3, "{kind}");
+        assert_eq!(
+            db.orders_of_product(pid).await.expect("orders").len(),
+            2,
+            "{kind}"
+        );
     }
 }
 
