@@ -13,7 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-const BATCH: usize = 200;
+/// The rows of one INSERT and of one worker batch: the worker's default `worker_batch`, so the
+/// row measures the worker as it ships.
+fn batch() -> usize {
+    flashsale_core::Config::default().worker_batch
+}
 
 /// The worker's goal from the issue.
 const WORKER_GOAL: f64 = 20_000.0;
@@ -31,8 +35,9 @@ pub async fn run(n: usize) -> anyhow::Result<Section> {
 
     let reference = "raw INSERT";
     let mut section = Section::new(format!(
-        "5. Worker drain: {} queued orders into MariaDB, batches of {BATCH}",
-        thousands(n as f64)
+        "5. Worker drain: {} queued orders into MariaDB, batches of {}",
+        thousands(n as f64),
+        batch()
     ));
     section.push(Row::new(
         "MariaDB raw multi-row INSERT of the same rows (reference)",
@@ -85,14 +90,14 @@ fn orders(n: usize, product_id: i64) -> Vec<OrderMessage> {
         .collect()
 }
 
-/// Seconds to insert `n` order rows with multi-row INSERTs of `BATCH` rows, nothing else.
+/// Seconds to insert `n` order rows with multi-row INSERTs of `batch()` rows, nothing else.
 async fn raw_insert(n: usize) -> anyhow::Result<f64> {
     let (database, db, product_id) = fresh_db(n as i64).await?;
     db.close().await;
     let pool = sqlx::MySqlPool::connect(&database.url).await?;
     let all = orders(n, product_id);
     let started = Instant::now();
-    for chunk in all.chunks(BATCH) {
+    for chunk in all.chunks(batch()) {
         let mut sql = String::from(
             "INSERT INTO orders (order_id, user_id, product_id, status, created_at) VALUES ",
         );
@@ -117,7 +122,7 @@ async fn record_directly(n: usize) -> anyhow::Result<f64> {
     let (_database, db, product_id) = fresh_db(n as i64).await?;
     let all = orders(n, product_id);
     let started = Instant::now();
-    for chunk in all.chunks(BATCH) {
+    for chunk in all.chunks(batch()) {
         db.record_orders(chunk).await?;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -165,7 +170,7 @@ async fn through_the_worker(n: usize) -> anyhow::Result<(f64, f64)> {
     let stats = Arc::new(DrainStats::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let options = DrainOptions {
-        batch: BATCH,
+        batch: batch(),
         ..DrainOptions::default()
     };
     let started = Instant::now();
