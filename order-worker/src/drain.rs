@@ -843,4 +843,134 @@ mod tests {
         );
         assert_eq!(consumer.acked.load(Ordering::Relaxed), 10);
     }
+
+    /// A broker that cannot be reached: every take fails.
+    struct Unreachable {
+        takes: Arc<AtomicU64>,
+    }
+
+    #[async_trait::async_trait]
+    impl OrderConsumer for Unreachable {
+        async fn next_batch(&mut self, _max: usize, _wait: Duration) -> Result<Batch, QueueError> {
+            self.takes.fetch_add(1, Ordering::Relaxed);
+            Err(QueueError::Unavailable("connection refused".into()))
+        }
+
+        async fn ack(&mut self, _batch: Batch) -> Result<(), QueueError> {
+            unreachable!("nothing was taken")
+        }
+
+        async fn retry(&mut self, _batch: Batch) -> Result<(), QueueError> {
+            unreachable!("nothing was taken")
+        }
+
+        fn split(&mut self, batch: Batch) -> Vec<Batch> {
+            vec![batch]
+        }
+
+        async fn dead_letter(&mut self, _batch: Batch, _reason: &str) -> Result<(), QueueError> {
+            unreachable!("nothing was taken")
+        }
+    }
+
+    #[tokio::test]
+    async fn while_the_broker_is_unreachable_the_tries_slow_down() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, _pid) = sqlite_with_product(&dir, 10).await;
+        tokio::time::pause();
+        let takes = Arc::new(AtomicU64::new(0));
+        let mut consumer = Unreachable {
+            takes: takes.clone(),
+        };
+        let stats = Arc::new(DrainStats::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let options = DrainOptions {
+            max_backoff: Duration::from_secs(5),
+            ..DrainOptions::default()
+        };
+        let stock = MemoryStock::new();
+        let worker = drain(&db, &stock, &mut consumer, &options, &stats, stop);
+        let watcher = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            stop_tx.send(true).expect("the worker listens");
+        };
+        let (result, ()) = tokio::join!(worker, watcher);
+        result.expect("a stop ends the worker cleanly");
+        // Pauses of 50, 100, 200, ... 3200 ms, then 5 s: 8 tries in 10 s, not hundreds.
+        let takes = takes.load(Ordering::Relaxed);
+        assert!((6..=10).contains(&takes), "{takes} tries in 10 s");
+    }
+
+    #[tokio::test]
+    async fn waits_that_bring_nothing_are_not_counted_as_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=3 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        let stats = Arc::new(DrainStats::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let options = DrainOptions {
+            wait: Duration::from_millis(10),
+            ..DrainOptions::default()
+        };
+        let stock = MemoryStock::new();
+        let mut consumer = queue.consumer();
+        let worker = drain(&db, &stock, &mut consumer, &options, &stats, stop);
+        let watcher = async {
+            // Dozens of empty 10 ms waits after the one batch.
+            wait_for("the three orders", || stats.confirmed() == 3).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop_tx.send(true).expect("the worker listens");
+        };
+        let (result, ()) = tokio::join!(worker, watcher);
+        result.expect("drain");
+        assert_eq!(stats.batches.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.confirmed(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_locked_by_another_writer_is_an_outage_not_a_fault_of_the_orders() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, pid) = sqlite_with_product(&dir, 10).await;
+        let queue = MemoryQueue::new();
+        for user in 1..=3 {
+            queue.publish(&order(user, pid)).await.expect("publish");
+        }
+        // Another writer holds SQLite's write lock past the busy timeout (5 s).
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let mut other = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("take the write lock");
+        let stats = Arc::new(DrainStats::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let stock = MemoryStock::new();
+        let mut consumer = queue.consumer();
+        let options = DrainOptions::default();
+        let worker = drain(&db, &stock, &mut consumer, &options, &stats, stop);
+        let writer = async {
+            wait_for("the worker to find the database busy", || {
+                stats.outages() > 0
+            })
+            .await;
+            sqlx::query("COMMIT")
+                .execute(&mut other)
+                .await
+                .expect("release the write lock");
+            wait_for("the three orders", || stats.confirmed() == 3).await;
+            stop_tx.send(true).expect("the worker listens");
+        };
+        let (result, ()) = tokio::join!(worker, writer);
+        result.expect("drain");
+        assert_eq!((stats.failed(), stats.duplicates()), (0, 0));
+        assert!(
+            queue.dead_letters().is_empty(),
+            "a busy database dead-lettered orders"
+        );
+        assert_eq!(buyers(&db, pid).await, [1, 2, 3]);
+    }
 }
