@@ -34,17 +34,7 @@ impl Embedded {
         let db = Db::connect(&format!("sqlite://{}/shop.db", dir.path().display())).await?;
         db.migrate().await?;
         let product = db
-            .insert_product(&NewProduct {
-                name: "bench".into(),
-                stock: units,
-                price_cents: 1,
-                image: String::new(),
-                description: String::new(),
-                sale_start: None,
-                sale_end: None,
-                queue: false,
-                admit_per_second: 100,
-            })
+            .insert_product(&NewProduct::on_sale_now("bench", units, 1))
             .await?;
         let stock: Arc<dyn StockStore> = Arc::new(MemoryStock::new());
         stock.load(product, units, &[]).await?;

@@ -1,73 +1,13 @@
-//! The HTTP ceiling of this machine: a minimal pingora server that answers every request at
-//! once with a 202 the size of a Buy's answer, and does nothing else.
+//! The HTTP ceiling of this machine (`flashsale_testkit::ceiling`): a minimal pingora server
+//! that answers every request at once with a 202 the size of a Buy's answer.
 
-use async_trait::async_trait;
-use pingora::http::ResponseHeader;
-use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use flashsale_testkit::ceiling::{self, Ceiling};
 
-/// The size of a `{"result":"queued","orderId":"…"}` answer.
-const QUEUED_BODY: &str = r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
-
-/// The reference: pingora answering every request at once with a 202 of the same size.
-struct Responder;
-
-#[async_trait]
-impl ProxyHttp for Responder {
-    type CTX = ();
-    fn new_ctx(&self) {}
-
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> pingora::Result<bool> {
-        let mut header = ResponseHeader::build(202, Some(3))?;
-        header.insert_header("Content-Type", "application/json")?;
-        header.insert_header("Content-Length", QUEUED_BODY.len().to_string())?;
-        session
-            .write_response_header(Box::new(header), false)
-            .await?;
-        session
-            .write_response_body(Some(QUEUED_BODY.into()), true)
-            .await?;
-        Ok(true)
-    }
-
-    async fn upstream_peer(
-        &self,
-        _s: &mut Session,
-        _ctx: &mut (),
-    ) -> pingora::Result<Box<HttpPeer>> {
-        Err(pingora::Error::new(pingora::ErrorType::InternalError))
-    }
-}
-
-struct Stop(tokio::sync::watch::Receiver<bool>);
-
-#[async_trait]
-impl ShutdownSignalWatch for Stop {
-    async fn recv(&self) -> ShutdownSignal {
-        let mut stop = self.0.clone();
-        let _ = stop.wait_for(|s| *s).await;
-        ShutdownSignal::FastShutdown
-    }
-}
-
-/// Starts the responder on `addr`, on as many threads as the gateway has; it stops when the
-/// returned sender sends `true` or is dropped.
-pub fn spawn(addr: &str) -> tokio::sync::watch::Sender<bool> {
-    let conf = ServerConf {
-        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, Responder);
-    service.add_tcp(addr);
-    server.add_service(service);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    std::thread::spawn(move || {
-        server.run(RunArgs {
-            shutdown_signal: Box::new(Stop(stopped)),
-        })
-    });
-    stop
+/// Starts the responder on `addr`, on as many threads as the gateway has; it stops when
+/// dropped.
+pub fn spawn(addr: &str) -> Ceiling {
+    ceiling::spawn(
+        addr,
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
 }

@@ -82,15 +82,5 @@ async fn insert_product(db: &Db, units: i64) -> anyhow::Result<i64> {
 
 /// A plain product with `units`, on sale now.
 pub(crate) fn product(units: i64) -> NewProduct {
-    NewProduct {
-        name: "bench".into(),
-        stock: units,
-        price_cents: 1,
-        image: String::new(),
-        description: String::new(),
-        sale_start: None,
-        sale_end: None,
-        queue: false,
-        admit_per_second: 100,
-    }
+    NewProduct::on_sale_now("bench", units, 1)
 }

@@ -66,6 +66,24 @@ pub struct NewProduct {
     pub admit_per_second: u32,
 }
 
+impl NewProduct {
+    /// A product on sale from now on, with no end, no waiting room and no image or
+    /// description: what most tests and benchmarks start from.
+    pub fn on_sale_now(name: impl Into<String>, stock: i64, price_cents: i64) -> Self {
+        NewProduct {
+            name: name.into(),
+            stock,
+            price_cents,
+            image: String::new(),
+            description: String::new(),
+            sale_start: None,
+            sale_end: None,
+            queue: false,
+            admit_per_second: DEFAULT_ADMIT_PER_SECOND,
+        }
+    }
+}
+
 /// A registered shopper.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {

@@ -148,17 +148,7 @@ mod tests {
             .expect("connect");
         db.migrate().await.expect("migrate");
         let id = db
-            .insert_product(&NewProduct {
-                name: "p".into(),
-                stock: 5,
-                price_cents: 1,
-                image: String::new(),
-                description: String::new(),
-                sale_start: None,
-                sale_end: None,
-                queue: false,
-                admit_per_second: 100,
-            })
+            .insert_product(&NewProduct::on_sale_now("p", 5, 1))
             .await
             .expect("insert");
         db.record_orders(&[order(7, id)]).await.expect("record");
@@ -236,17 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, id) = sale(&dir).await;
         let other = db
-            .insert_product(&NewProduct {
-                name: "q".into(),
-                stock: 4,
-                price_cents: 1,
-                image: String::new(),
-                description: String::new(),
-                sale_start: None,
-                sale_end: None,
-                queue: false,
-                admit_per_second: 100,
-            })
+            .insert_product(&NewProduct::on_sale_now("q", 4, 1))
             .await
             .expect("insert");
         let store = MemoryStock::new();

@@ -41,17 +41,7 @@ fn order(user_id: i64, product_id: i64) -> OrderMessage {
 }
 
 fn product(stock: i64) -> NewProduct {
-    NewProduct {
-        name: "Item".into(),
-        stock,
-        price_cents: 100,
-        image: String::new(),
-        description: String::new(),
-        sale_start: None,
-        sale_end: None,
-        queue: false,
-        admit_per_second: 100,
-    }
+    NewProduct::on_sale_now("Item", stock, 100)
 }
 
 const WAIT: Duration = Duration::from_millis(50);

@@ -55,17 +55,7 @@ fn main() {
             .expect("db");
         db.migrate().await.expect("migrate");
         let stock = Arc::new(MemoryStock::new());
-        let plain = NewProduct {
-            name: "p".into(),
-            stock: 1_000_000,
-            price_cents: 1,
-            image: String::new(),
-            description: String::new(),
-            sale_start: None,
-            sale_end: None,
-            queue: false,
-            admit_per_second: 100,
-        };
+        let plain = NewProduct::on_sale_now("p", 1_000_000, 1);
         let mut products = Vec::new();
         for product in [
             plain.clone(),
@@ -137,74 +127,11 @@ fn main() {
     gateway.shutdown();
 }
 
-/// The bench's reference (bench/src/reference.rs) on one thread, as the gateway runs here:
+/// The bench's reference (flashsale_testkit::ceiling) on one thread, as the gateway runs here:
 /// every request answered at once with a 202 the size of a Buy's.
 fn ceiling(n: usize) {
-    use pingora::server::configuration::ServerConf;
-    use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
-
-    struct Responder;
-
-    #[async_trait::async_trait]
-    impl pingora::prelude::ProxyHttp for Responder {
-        type CTX = ();
-        fn new_ctx(&self) {}
-
-        async fn request_filter(
-            &self,
-            session: &mut pingora::prelude::Session,
-            _ctx: &mut (),
-        ) -> pingora::Result<bool> {
-            const QUEUED_BODY: &str =
-                r#"{"orderId":"0123456789abcdef0123456789abcdef","result":"queued"}"#;
-            let mut header = pingora::http::ResponseHeader::build(202, Some(3))?;
-            header.insert_header("Content-Type", "application/json")?;
-            header.insert_header("Content-Length", QUEUED_BODY.len().to_string())?;
-            session
-                .write_response_header(Box::new(header), false)
-                .await?;
-            session
-                .write_response_body(Some(QUEUED_BODY.into()), true)
-                .await?;
-            Ok(true)
-        }
-
-        async fn upstream_peer(
-            &self,
-            _s: &mut pingora::prelude::Session,
-            _ctx: &mut (),
-        ) -> pingora::Result<Box<pingora::prelude::HttpPeer>> {
-            Err(pingora::Error::new(pingora::ErrorType::InternalError))
-        }
-    }
-
-    struct Stop(tokio::sync::watch::Receiver<bool>);
-
-    #[async_trait::async_trait]
-    impl ShutdownSignalWatch for Stop {
-        async fn recv(&self) -> ShutdownSignal {
-            let mut stop = self.0.clone();
-            let _ = stop.wait_for(|s| *s).await;
-            ShutdownSignal::FastShutdown
-        }
-    }
-
     let addr = format!("127.0.0.1:{}", free_port());
-    let conf = ServerConf {
-        threads: 1,
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, Responder);
-    service.add_tcp(&addr);
-    server.add_service(service);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = std::thread::spawn(move || {
-        server.run(RunArgs {
-            shutdown_signal: Box::new(Stop(stopped)),
-        })
-    });
+    let server = flashsale_testkit::ceiling::spawn(&addr, 1);
     let mut stream = connect(&addr);
     let cookie = format!(
         "uid=1; sign={}",
@@ -214,8 +141,7 @@ fn ceiling(n: usize) {
         assert_eq!(buy(&mut stream, 1, &cookie), 202, "request {i}");
     }
     println!("ceiling: {n} requests answered 202");
-    let _ = stop.send(true);
-    let _ = running.join();
+    server.stop();
 }
 
 /// A port for the reference, which binds by address itself.

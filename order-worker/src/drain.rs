@@ -450,17 +450,7 @@ mod tests {
             .expect("connect");
         db.migrate().await.expect("migrate");
         let pid = db
-            .insert_product(&NewProduct {
-                name: "p".into(),
-                stock,
-                price_cents: 1,
-                image: String::new(),
-                description: String::new(),
-                sale_start: None,
-                sale_end: None,
-                queue: false,
-                admit_per_second: 100,
-            })
+            .insert_product(&NewProduct::on_sale_now("p", stock, 1))
             .await
             .expect("insert");
         (db, pid)

@@ -1,5 +1,6 @@
 //! flashsale-testkit: helpers for tests against the real services.
 //!
+//! - [`ceiling`]: the HTTP ceiling, a pingora server that answers every request at once.
 //! - [`nginx`]: `deploy/nginx.conf` with its `# SET:` lines given this machine's values.
 //! - [`process`]: servers started as processes: where they listen, and stopping them with
 //!   their children.
@@ -7,6 +8,7 @@
 //! - [`services`]: where the shared services are, a loud reachability check, fresh MySQL
 //!   databases, unique names.
 
+pub mod ceiling;
 pub mod nginx;
 pub mod process;
 pub mod proxy;
