@@ -15,7 +15,7 @@ use crate::shop::Shop;
 use crate::throttle::retry_after_secs;
 use bytes::Bytes;
 use flashsale_core::domain::{new_order_id, now_unix_ms, OrderMessage, SaleWindow};
-use flashsale_core::stock::{Release, Reservation};
+use flashsale_core::stock::{Release, Reservation, StockStore};
 use pingora::http::ResponseHeader;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -273,7 +273,8 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOut
             tracing::warn!(product_id, error = %e, "stock store failed; answering unavailable");
             // The call may have timed out after the store reserved the unit: withdraw this
             // order id, which gives the unit back if it was taken and is harmless if not.
-            if let Err(e) = release(shop, product_id, user_id, &order.order_id).await {
+            if let Err(e) = release(shop.stock.as_ref(), product_id, user_id, &order.order_id).await
+            {
                 tracing::error!(product_id, user_id, error = %e, "could not withdraw an order");
             }
             return BuyOutcome::Unavailable;
@@ -287,7 +288,7 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOut
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(product_id, error = %e, "could not queue an order; withdrawing it");
-            match release(shop, product_id, user_id, &order.order_id).await {
+            match release(shop.stock.as_ref(), product_id, user_id, &order.order_id).await {
                 Ok(Release::Withdrawn) => false,
                 Ok(Release::Claimed) => {
                     tracing::info!(
@@ -317,14 +318,14 @@ pub async fn buy(shop: &Shop, user_id: i64, product_id: i64, now: Now) -> BuyOut
 /// Gives a reservation back, trying a few times: a store call that times out under load must
 /// not leave the unit held until the next reload.
 async fn release(
-    shop: &Shop,
+    stock: &dyn StockStore,
     product_id: i64,
     user_id: i64,
     order_id: &str,
 ) -> Result<Release, flashsale_core::stock::StockError> {
     let mut attempt = 1;
     loop {
-        match shop.stock.release(product_id, user_id, order_id).await {
+        match stock.release(product_id, user_id, order_id).await {
             Err(e) if attempt < RELEASE_ATTEMPTS => {
                 tracing::warn!(product_id, attempt, error = %e, "could not withdraw an order yet; trying again");
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
@@ -342,6 +343,8 @@ const RELEASE_ATTEMPTS: u32 = 2;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flashsale_core::domain::Holder;
+    use flashsale_core::stock::{Claim, StockError};
 
     fn body(reply: &Reply) -> serde_json::Value {
         serde_json::from_slice(&reply.body).expect("json")
@@ -482,5 +485,88 @@ mod tests {
         .reply();
         assert_eq!(reply.status, 202);
         assert_eq!(body(&reply)["orderId"], "0123abcd");
+    }
+
+    /// A memory store whose `release` fails its first `failures` calls, as a store call that
+    /// times out under load does, and counts the calls.
+    struct FailingRelease {
+        inner: flashsale_core::stock::MemoryStock,
+        failures: u32,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl FailingRelease {
+        fn new(failures: u32) -> Self {
+            FailingRelease {
+                inner: flashsale_core::stock::MemoryStock::new(),
+                failures,
+                calls: Default::default(),
+            }
+        }
+
+        fn calls(&self) -> u32 {
+            self.calls.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl StockStore for FailingRelease {
+        async fn reserve(&self, p: i64, u: i64, o: &str) -> Result<Reservation, StockError> {
+            self.inner.reserve(p, u, o).await
+        }
+        async fn release(&self, p: i64, u: i64, o: &str) -> Result<Release, StockError> {
+            let call = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            if call <= self.failures {
+                return Err(StockError::Unavailable("timed out".into()));
+            }
+            self.inner.release(p, u, o).await
+        }
+        async fn claim(&self, p: i64, o: &[(i64, &str)]) -> Result<Vec<Claim>, StockError> {
+            self.inner.claim(p, o).await
+        }
+        async fn load(&self, p: i64, r: i64, h: &[Holder]) -> Result<(), StockError> {
+            self.inner.load(p, r, h).await
+        }
+        async fn load_if_missing(&self, p: i64, r: i64, h: &[Holder]) -> Result<bool, StockError> {
+            self.inner.load_if_missing(p, r, h).await
+        }
+        async fn remaining(&self, p: i64) -> Result<Option<i64>, StockError> {
+            self.inner.remaining(p).await
+        }
+        async fn holders(&self, p: i64) -> Result<Option<u64>, StockError> {
+            self.inner.holders(p).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_withdrawal_that_fails_once_is_tried_again_after_a_pause_and_the_unit_returns() {
+        let store = FailingRelease::new(1);
+        store.load(1, 1, &[]).await.expect("load");
+        assert_eq!(
+            store.reserve(1, 7, "o1").await.expect("reserve"),
+            Reservation::Reserved
+        );
+        let started = tokio::time::Instant::now();
+        let result = release(&store, 1, 7, "o1").await.expect("withdrawn");
+        assert_eq!(result, Release::Withdrawn);
+        assert_eq!(store.calls(), 2);
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        assert_eq!(store.remaining(1).await.expect("remaining"), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_withdrawal_that_keeps_failing_gives_up_after_two_tries() {
+        // Fails at most five times, so a runaway retry would still end (and be counted).
+        let store = FailingRelease::new(5);
+        store.load(1, 1, &[]).await.expect("load");
+        store.reserve(1, 7, "o1").await.expect("reserve");
+        let started = tokio::time::Instant::now();
+        assert!(release(&store, 1, 7, "o1").await.is_err());
+        assert_eq!(store.calls(), RELEASE_ATTEMPTS);
+        // A 503 in a store outage comes within a few seconds, not after a long retry.
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
     }
 }
