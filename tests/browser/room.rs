@@ -62,10 +62,10 @@ impl Browser {
     ) -> String {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let text = self.text("#room-headline").await;
-            if ok(&text) {
-                return text;
-            }
+            let text = match self.fresh_text("#room-headline").await {
+                Ok(text) if ok(&text) => return text,
+                Ok(text) | Err(text) => text,
+            };
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the waiting room never showed {what}; it shows {text:?} after {:?}",

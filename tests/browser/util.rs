@@ -136,6 +136,17 @@ impl Browser {
         self.find(css).await.text().await.expect("element text")
     }
 
+    /// The text of `css`, or why it could not be read. The page may replace the element
+    /// between finding it and reading it (a form that re-renders, a navigation): a caller
+    /// that waits treats a stale element as "not yet", like a wrong text.
+    pub async fn fresh_text(&self, css: &str) -> Result<String, String> {
+        self.find(css)
+            .await
+            .text()
+            .await
+            .map_err(|e| format!("(unreadable: {e})"))
+    }
+
     pub async fn path(&self) -> String {
         self.client
             .current_url()
@@ -149,10 +160,10 @@ impl Browser {
     pub async fn wait_for_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let text = self.text(css).await;
-            if ok(&text) {
-                return text;
-            }
+            let text = match self.fresh_text(css).await {
+                Ok(text) if ok(&text) => return text,
+                Ok(text) | Err(text) => text,
+            };
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{css} never showed {what}; it shows {text:?}"
