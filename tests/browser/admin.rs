@@ -3,29 +3,12 @@
 
 use crate::shop::{product, TestShop};
 use crate::util::Browser;
-use flashsale::stack::start_admin;
+use flashsale::stack::{start_admin, RunningAdmin};
 
 #[tokio::test]
 async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     let shop = TestShop::start(&[product("Pocket Phone", 5)], 10).await;
-    let config = flashsale_core::Config {
-        admin_listen: "127.0.0.1:0".into(),
-        ..shop.config.clone()
-    };
-    let admin = start_admin(
-        &config,
-        shop.db().clone(),
-        shop.stack.stock.clone(),
-        shop.stack.room.clone(),
-        shop.stack.after_publish(),
-    )
-    .await
-    .expect("the admin starts");
-    let password = admin
-        .first_run
-        .password
-        .clone()
-        .expect("a first run generates a password");
+    let (admin, password) = admin_beside(&shop).await;
     let browser = Browser::start().await;
 
     // Every admin page sends a stranger to the login form.
@@ -141,11 +124,43 @@ async fn an_admin_adds_a_product_republishes_and_the_shop_shows_it() {
     shop.stack.shutdown().await.expect("shutdown");
 }
 
+/// The admin beside `shop`, on a port of its own, and the password its first run printed.
+pub(crate) async fn admin_beside(shop: &TestShop) -> (RunningAdmin, String) {
+    let config = flashsale_core::Config {
+        admin_listen: "127.0.0.1:0".into(),
+        ..shop.config.clone()
+    };
+    let admin = start_admin(
+        &config,
+        shop.db().clone(),
+        shop.stack.stock.clone(),
+        shop.stack.room.clone(),
+        shop.stack.after_publish(),
+    )
+    .await
+    .expect("the admin starts");
+    let password = admin
+        .first_run
+        .password
+        .clone()
+        .expect("a first run generates a password");
+    (admin, password)
+}
+
+/// Logs `browser` in to `admin` and waits for the dashboard.
+pub(crate) async fn log_in(browser: &Browser, admin: &RunningAdmin, password: &str) {
+    browser.goto(&format!("{}/login", admin.url)).await;
+    browser.fill("#user", "admin").await;
+    browser.fill("#password", password).await;
+    browser.click("#login").await;
+    browser.wait_for_path("/").await;
+}
+
 /// A shop (`tweak` adjusts its config) with an admin beside it, and a browser logged in to
 /// the admin at desktop size.
 struct AdminFixture {
     shop: TestShop,
-    admin: flashsale::stack::RunningAdmin,
+    admin: RunningAdmin,
     browser: Browser,
 }
 
@@ -153,30 +168,9 @@ impl AdminFixture {
     async fn start(products: &[flashsale_core::domain::NewProduct], time_zone: &str) -> Self {
         let time_zone = time_zone.to_owned();
         let shop = TestShop::start_with(products, 10, |c| c.time_zone = time_zone).await;
-        let config = flashsale_core::Config {
-            admin_listen: "127.0.0.1:0".into(),
-            ..shop.config.clone()
-        };
-        let admin = start_admin(
-            &config,
-            shop.db().clone(),
-            shop.stack.stock.clone(),
-            shop.stack.room.clone(),
-            shop.stack.after_publish(),
-        )
-        .await
-        .expect("the admin starts");
-        let password = admin
-            .first_run
-            .password
-            .clone()
-            .expect("a first run generates a password");
+        let (admin, password) = admin_beside(&shop).await;
         let browser = Browser::start().await;
-        browser.goto(&format!("{}/login", admin.url)).await;
-        browser.fill("#user", "admin").await;
-        browser.fill("#password", &password).await;
-        browser.click("#login").await;
-        browser.wait_for_path("/").await;
+        log_in(&browser, &admin, &password).await;
         AdminFixture {
             shop,
             admin,
@@ -201,22 +195,11 @@ impl AdminFixture {
     }
 
     async fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        self.browser
-            .find(css)
-            .await
-            .attr(name)
-            .await
-            .expect("attribute")
+        self.browser.attr(css, name).await
     }
 
     async fn value(&self, css: &str) -> String {
-        self.browser
-            .find(css)
-            .await
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default()
+        self.browser.prop(css, "value").await.unwrap_or_default()
     }
 
     async fn stop(self) {
@@ -458,12 +441,7 @@ async fn an_uploaded_image_is_checked_and_reaches_the_product_page() {
         url.starts_with("/static/img/uploads/gradient-phone.") && url.ends_with(".png"),
         "{url}"
     );
-    assert!(!b
-        .find("#error-image")
-        .await
-        .is_displayed()
-        .await
-        .expect("shown?"));
+    assert!(!b.is_displayed("#error-image").await);
     b.screenshot("admin-upload-done").await;
     b.click("#save").await;
     b.wait_for_text("#flash", "the saved message", |t| t.contains("saved"))
@@ -523,10 +501,7 @@ async fn every_admin_page_fits_a_phone() {
     let ann = f.shop.shopper("ann").await;
     assert_eq!(f.shop.buy(&ann, id).await.0, 202);
     let b = &f.browser;
-    b.client
-        .set_window_size(390, 844)
-        .await
-        .expect("phone size");
+    b.resize(crate::util::PHONE).await;
     let pages = [
         ("/", "dashboard"),
         ("/products", "products"),
@@ -537,16 +512,7 @@ async fn every_admin_page_fits_a_phone() {
     for (path, name) in pages {
         b.goto(&f.url(path)).await;
         b.find("main h1").await;
-        let overflow: bool = b
-            .client
-            .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth;",
-                vec![],
-            )
-            .await
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(true);
+        let overflow = b.wider_than_window().await;
         b.screenshot(&format!("admin-phone-{name}")).await;
         assert!(!overflow, "{path}: nothing is wider than the phone");
         crate::axe::assert_accessible(&b.client, &format!("admin {name} on a phone")).await;

@@ -164,12 +164,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
             t.starts_with("Line opens at ")
         })
         .await;
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     browser.screenshot("room-1-closed").await;
 
     // Sold out: the line is closed.
@@ -193,19 +188,9 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
     browser
         .wait_for_headline("the open line", PATIENCE, |t| t == "The line is open")
         .await;
-    assert!(browser
-        .find("#room-join")
-        .await
-        .is_displayed()
-        .await
-        .expect("state"));
+    assert!(browser.is_displayed("#room-join").await);
     assert!(
-        !browser
-            .find("#buy")
-            .await
-            .is_enabled()
-            .await
-            .expect("state"),
+        !browser.is_enabled("#buy").await,
         "Buy waits for the shopper's turn"
     );
     browser.screenshot("room-3-prequeue").await;
@@ -260,12 +245,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         "an estimate: {number}"
     );
     assert!(
-        !browser
-            .find("#buy")
-            .await
-            .is_enabled()
-            .await
-            .expect("state"),
+        !browser.is_enabled("#buy").await,
         "not yet the shopper's turn"
     );
     let turn = browser
@@ -276,12 +256,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         )
         .await;
     assert!(turn.ends_with(" left to buy"), "{turn}");
-    assert!(browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(browser.is_enabled("#buy").await);
     browser.screenshot("room-6-your-turn").await;
 
     // Buy, in turn.
@@ -303,11 +278,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
     assert_eq!(shop.wait_for_confirmed(drop, 1).await.len(), 1);
 
     // On a phone.
-    browser
-        .client
-        .set_window_size(390, 844)
-        .await
-        .expect("phone size");
+    browser.resize(crate::util::PHONE).await;
     browser
         .goto(&format!("{}/product/{later}.html", shop.url))
         .await;
@@ -325,16 +296,7 @@ async fn a_shopper_joins_the_line_waits_for_the_turn_and_buys() {
         .await
         .expect("scroll to the line");
     browser.screenshot("room-8-phone").await;
-    let overflow: bool = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .ok()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
+    let overflow = browser.wider_than_window().await;
     assert!(!overflow, "nothing is wider than the phone");
 
     browser.close().await;
@@ -364,12 +326,7 @@ async fn buy_before_the_turn_is_explained() {
         .wait_for_headline("a place", PATIENCE, |t| t.starts_with("Number "))
         .await;
     assert_eq!(waiting, "Number 1 in line, the line is paused for now");
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     // A Buy the page would not have let through (a stale tab, say): the shop refuses it and
     // the page says why.
     browser
@@ -426,26 +383,9 @@ async fn an_admin_watches_the_line_and_pauses_it() {
     for uid in 2_001..=2_030 {
         join_line(&shop, &client, &shop.cookie_header(uid), id).await;
     }
-    let config = flashsale_core::Config {
-        admin_listen: "127.0.0.1:0".into(),
-        ..shop.config.clone()
-    };
-    let admin = flashsale::stack::start_admin(
-        &config,
-        shop.db().clone(),
-        shop.stack.stock.clone(),
-        shop.stack.room.clone(),
-        shop.stack.after_publish(),
-    )
-    .await
-    .expect("the admin starts");
-    let password = admin.first_run.password.clone().expect("a password");
+    let (admin, password) = crate::admin::admin_beside(&shop).await;
     let browser = Browser::start().await;
-    browser.goto(&format!("{}/login", admin.url)).await;
-    browser.fill("#user", "admin").await;
-    browser.fill("#password", &password).await;
-    browser.click("#login").await;
-    browser.wait_for_path("/").await;
+    crate::admin::log_in(&browser, &admin, &password).await;
 
     // The dashboard's panel of the line.
     let card = format!("[data-room='{id}']");
@@ -564,24 +504,14 @@ async fn a_turn_not_used_in_time_passes() {
             t.starts_with("It's your turn: 0:0")
         })
         .await;
-    assert!(browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(browser.is_enabled("#buy").await);
     browser
         .wait_for_headline("the turn passing", PATIENCE, |t| {
             t == "Your turn has passed"
         })
         .await;
     assert!(
-        !browser
-            .find("#buy")
-            .await
-            .is_enabled()
-            .await
-            .expect("state"),
+        !browser.is_enabled("#buy").await,
         "no Buy once the turn has passed"
     );
     browser.screenshot("room-turn-passed").await;

@@ -6,51 +6,21 @@
 
 use crate::axe::assert_accessible;
 use crate::shop::{product, TestShop};
-use crate::util::Browser;
+use crate::util::{Browser, DESKTOP, PHONE};
 use flashsale_core::domain::{now_unix, NewProduct};
-
-const PHONE: (u32, u32) = (390, 844);
-const DESKTOP: (u32, u32) = (1280, 900);
-
-async fn resize(browser: &Browser, (w, h): (u32, u32)) {
-    browser
-        .client
-        .set_window_size(w, h)
-        .await
-        .expect("window size");
-}
-
-/// Whether the element `css` is shown (present and displayed).
-async fn shown(browser: &Browser, css: &str) -> bool {
-    match browser.client.find(fantoccini::Locator::Css(css)).await {
-        Ok(el) => el.is_displayed().await.unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
-async fn no_sideways_scroll(browser: &Browser, page: &str) {
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth;",
-            vec![],
-        )
-        .await
-        .ok()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
-    assert!(!overflow, "{page}: nothing is wider than the window");
-}
 
 /// Checks the page with axe-core and saves it, at both sizes.
 async fn check_page(browser: &Browser, name: &str) {
     for (size, label) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
-        resize(browser, size).await;
+        browser.resize(size).await;
         assert_accessible(&browser.client, &format!("{name} ({label})")).await;
-        no_sideways_scroll(browser, name).await;
+        assert!(
+            !browser.wider_than_window().await,
+            "{name}: nothing is wider than the window"
+        );
         browser.screenshot(&format!("store-{name}-{label}")).await;
     }
-    resize(browser, DESKTOP).await;
+    browser.resize(DESKTOP).await;
 }
 
 fn priced(name: &str, stock: i64, price_cents: i64, image: &str) -> NewProduct {
@@ -72,9 +42,9 @@ async fn the_header_knows_the_shopper_and_login_comes_back_to_the_product() {
     browser
         .goto(&format!("{}/product/{id}.html", shop.url))
         .await;
-    assert!(shown(&browser, ".nav-links a[href^='/user/login']").await);
-    assert!(shown(&browser, ".nav-links a[href^='/user/register']").await);
-    assert!(!shown(&browser, ".nav-links a[href='/orders.html']").await);
+    assert!(browser.shown(".nav-links a[href^='/user/login']").await);
+    assert!(browser.shown(".nav-links a[href^='/user/register']").await);
+    assert!(!browser.shown(".nav-links a[href='/orders.html']").await);
     assert_eq!(browser.text(".price-large").await, "$129.00");
     check_page(&browser, "header-signed-out").await;
 
@@ -103,9 +73,13 @@ async fn the_header_knows_the_shopper_and_login_comes_back_to_the_product() {
             t == "Ada Lovelace"
         })
         .await;
-    assert!(shown(&browser, ".nav-links a[href='/orders.html']").await);
-    assert!(shown(&browser, ".nav-links form[action='/user/logout'] button").await);
-    assert!(!shown(&browser, ".nav-links a[href^='/user/login']").await);
+    assert!(browser.shown(".nav-links a[href='/orders.html']").await);
+    assert!(
+        browser
+            .shown(".nav-links form[action='/user/logout'] button")
+            .await
+    );
+    assert!(!browser.shown(".nav-links a[href^='/user/login']").await);
     check_page(&browser, "header-signed-in").await;
 
     // Log out: the header says so at once.
@@ -113,8 +87,8 @@ async fn the_header_knows_the_shopper_and_login_comes_back_to_the_product() {
         .click(".nav-links form[action='/user/logout'] button")
         .await;
     browser.wait_for_path("/").await;
-    assert!(shown(&browser, ".nav-links a[href^='/user/login']").await);
-    assert!(!shown(&browser, ".nav-links a[href='/orders.html']").await);
+    assert!(browser.shown(".nav-links a[href^='/user/login']").await);
+    assert!(!browser.shown(".nav-links a[href='/orders.html']").await);
 
     browser.close().await;
     shop.stack.shutdown().await.expect("shutdown");
@@ -153,24 +127,12 @@ async fn form_errors_sit_next_to_their_field_and_keep_what_was_typed() {
         })
         .await;
     assert_eq!(
-        browser
-            .find("#nickName")
-            .await
-            .prop("value")
-            .await
-            .expect("value")
-            .as_deref(),
+        browser.prop("#nickName", "value").await.as_deref(),
         Some("Second Taken"),
         "the form is kept"
     );
     assert_eq!(
-        browser
-            .find("#userName")
-            .await
-            .attr("aria-invalid")
-            .await
-            .expect("attr")
-            .as_deref(),
+        browser.attr("#userName", "aria-invalid").await.as_deref(),
         Some("true")
     );
     check_page(&browser, "register-name-taken").await;
@@ -186,13 +148,7 @@ async fn form_errors_sit_next_to_their_field_and_keep_what_was_typed() {
         })
         .await;
     assert_eq!(
-        browser
-            .find("#userName")
-            .await
-            .prop("value")
-            .await
-            .expect("value")
-            .as_deref(),
+        browser.prop("#userName", "value").await.as_deref(),
         Some("taken")
     );
     check_page(&browser, "login-wrong-password").await;
@@ -239,10 +195,7 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
     browser
         .wait_for_text("#buy-state", "sold out", |t| t.starts_with("All gone."))
         .await;
-    assert!(
-        !shown(&browser, "#buy").await,
-        "no Buy on a sold-out product"
-    );
+    assert!(!browser.shown("#buy").await, "no Buy on a sold-out product");
     check_page(&browser, "product-sold-out").await;
 
     // Not yet on sale: the button counts down to the start and cannot be pressed, also after
@@ -251,24 +204,14 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
     let first = browser
         .wait_for_text("#buy", "the countdown", |t| t.starts_with("Starts in 0:"))
         .await;
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     check_page(&browser, "product-starts-in").await;
     browser.client.refresh().await.expect("reload");
     let again = browser
         .wait_for_text("#buy", "the countdown", |t| t.starts_with("Starts in 0:"))
         .await;
     assert!(again <= first, "{first} then {again}");
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     browser.goto(&page(drone)).await;
     browser
         .wait_for_text("#buy", "a long countdown", |t| {
@@ -279,12 +222,7 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
     // Signed in, the phone bought: already yours, with the order linked.
     crate::shopper::register_and_log_in(&browser, &shop, "cleo").await;
     browser.goto(&page(phone)).await;
-    assert!(browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(browser.is_enabled("#buy").await);
     check_page(&browser, "product-on-sale").await;
     browser.click("#buy").await;
     browser
@@ -292,7 +230,7 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
             t == "It's yours! See your order"
         })
         .await;
-    assert!(!shown(&browser, "#buy").await, "no second Buy");
+    assert!(!browser.shown("#buy").await, "no second Buy");
     check_page(&browser, "product-bought").await;
     let order_link = link_of(&browser, "#buy-state a").await;
     assert!(order_link.starts_with("/order.html?id="), "{order_link}");
@@ -307,19 +245,14 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
         order_link,
         "the same order, found again"
     );
-    assert!(!shown(&browser, "#buy").await);
+    assert!(!browser.shown("#buy").await);
 
     // The shopper's cooldown runs on every product page, and a reload keeps it.
     browser.goto(&page(mug)).await;
     let counting = browser
         .wait_for_text("#buy", "the cooldown", |t| t.starts_with("Buy ("))
         .await;
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     check_page(&browser, "product-cooling-down").await;
     browser.client.refresh().await.expect("reload");
     let after = browser
@@ -331,12 +264,7 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
         seconds(&after) <= seconds(&counting),
         "{counting} then {after}"
     );
-    assert!(!browser
-        .find("#buy")
-        .await
-        .is_enabled()
-        .await
-        .expect("state"));
+    assert!(!browser.is_enabled("#buy").await);
     // Then Buy comes back, and the server takes it.
     browser
         .wait_for_text("#buy", "Buy again", |t| t == "Buy")
@@ -367,11 +295,8 @@ async fn each_product_state_is_right_on_the_page_and_after_a_reload() {
 /// The `href` of the link `css`, as written in the page.
 async fn link_of(browser: &Browser, css: &str) -> String {
     browser
-        .find(css)
+        .attr(css, "href")
         .await
-        .attr("href")
-        .await
-        .expect("href")
         .unwrap_or_else(|| panic!("{css} has no href"))
 }
 

@@ -9,6 +9,10 @@ use std::time::Duration;
 /// How long a page may take to show what a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The window sizes the pages are checked at: a phone, a desktop.
+pub const PHONE: (u32, u32) = (390, 844);
+pub const DESKTOP: (u32, u32) = (1280, 900);
+
 /// A headless Chromium session, with its chromedriver; both end when this is dropped.
 pub struct Browser {
     pub client: Client,
@@ -64,7 +68,7 @@ impl Browser {
             "--disable-component-update".into(),
             "--disable-sync".into(),
             "--disable-dev-shm-usage".into(),
-            "--window-size=1280,900".into(),
+            format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         if dark {
@@ -125,26 +129,96 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.find(css)
+        self.read(css, "click", |el| async move { el.click().await })
             .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Reads something of the element `css`. The page's scripts may replace the element
+    /// between finding it and reading it (a box that re-renders, a form page that comes
+    /// back): a stale element is found again, until `PATIENCE` runs out.
+    async fn read<T, F, Fut>(&self, css: &str, what: &str, read: F) -> T
+    where
+        F: Fn(Element) -> Fut,
+        Fut: Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match read(self.find(css).await).await {
+                Ok(value) => return value,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    panic!("{what} of {css}: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("element text")
+        self.read(css, "text", |el| async move { el.text().await })
+            .await
     }
 
-    /// The text of `css`, or why it could not be read. The page may replace the element
-    /// between finding it and reading it (a form that re-renders, a navigation): a caller
-    /// that waits treats a stale element as "not yet", like a wrong text.
+    /// The attribute `name` of `css`, as written in the page.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.read(css, name, |el| async move { el.attr(name).await })
+            .await
+    }
+
+    /// The property `name` of `css` (a field's `value`: what is typed in it now).
+    pub async fn prop(&self, css: &str, name: &str) -> Option<String> {
+        self.read(css, name, |el| async move { el.prop(name).await })
+            .await
+    }
+
+    /// The text of `css`, or why it could not be read, in one try: for callers that wait
+    /// and treat a stale element as "not yet", like a wrong text.
     pub async fn fresh_text(&self, css: &str) -> Result<String, String> {
         self.find(css)
             .await
             .text()
             .await
             .map_err(|e| format!("(unreadable: {e})"))
+    }
+
+    /// Whether `css` can be pressed or typed into (it must be on the page).
+    pub async fn is_enabled(&self, css: &str) -> bool {
+        self.read(css, "state", |el| async move { el.is_enabled().await })
+            .await
+    }
+
+    /// Whether `css` is displayed (it must be on the page).
+    pub async fn is_displayed(&self, css: &str) -> bool {
+        self.read(css, "display", |el| async move { el.is_displayed().await })
+            .await
+    }
+
+    /// Whether `css` is on the page and displayed, without waiting for it.
+    pub async fn shown(&self, css: &str) -> bool {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(el) => el.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether anything on the page is wider than the window (the page scrolls sideways).
+    pub async fn wider_than_window(&self) -> bool {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true)
+    }
+
+    /// Sets the window to `(width, height)` pixels (a phone, a desktop).
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
     }
 
     pub async fn path(&self) -> String {
