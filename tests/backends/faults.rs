@@ -35,6 +35,37 @@ async fn drain_the_rest(shop: &RealShop, accepted: &HashSet<i64>) {
     let _ = worker.wait();
 }
 
+/// Waits until the shop's worker has met `outages` outages (taken orders, failed to reach a
+/// store, given them back), or fails with `never`.
+async fn wait_for_outages(shop: &RealShop, outages: u64, never: &str) {
+    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stats.outages() < outages {
+        assert!(std::time::Instant::now() < deadline, "{never}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Buys as `uids` after a broker restore, again and again (the gateway reconnects by
+/// itself, a while after), until at least `enough` are accepted or a hundred tries pass;
+/// returns the shoppers accepted.
+async fn buys_once_the_broker_is_back(
+    shop: &RealShop,
+    uids: std::ops::RangeInclusive<i64>,
+    enough: usize,
+) -> HashSet<i64> {
+    let mut accepted = HashSet::new();
+    for _ in 0..100 {
+        let (ok, _) = shop.buy_all(uids.clone()).await;
+        accepted.extend(ok);
+        if accepted.len() >= enough {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    accepted
+}
+
 fn assert_orders_are(orders: &[flashsale_core::domain::Order], accepted: &HashSet<i64>) {
     let buyers: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
     let unique: HashSet<i64> = buyers.iter().copied().collect();
@@ -112,15 +143,7 @@ async fn broker_cut_during_a_storm_loses_no_accepted_order_and_keeps_no_reservat
     shop.proxies.amqp.restore();
 
     // After the restore the same gateway publishes again by itself.
-    let mut after = HashSet::new();
-    for _ in 0..100 {
-        let (ok, _) = shop.buy_all(1_001..=1_100).await;
-        after.extend(ok);
-        if after.len() == 100 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let after = buys_once_the_broker_is_back(&shop, 1_001..=1_100, 100).await;
     assert!(
         !after.is_empty(),
         "the gateway never published again after the broker came back"
@@ -203,15 +226,7 @@ async fn broker_cut_while_groups_await_confirms_loses_no_202_and_sells_no_unit_w
         refused.len()
     );
     shop.proxies.amqp.restore();
-    let mut after = HashSet::new();
-    for _ in 0..100 {
-        let (ok, _) = shop.buy_all(1_401..=1_500).await;
-        after.extend(ok);
-        if !after.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let after = buys_once_the_broker_is_back(&shop, 1_401..=1_500, 1).await;
     assert!(
         !after.is_empty(),
         "no Buy accepted after the broker came back"
@@ -390,15 +405,7 @@ async fn redis_cut_between_reserve_and_publish_loses_no_accepted_order() {
     // While Redis is away: Buys reserve nothing, and the worker holds the 50 orders back.
     let (during, _) = shop.buy_all(51..=55).await;
     assert!(during.is_empty(), "accepted without a stock store");
-    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while stats.outages() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker never tried to claim"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_outages(&shop, 1, "the worker never tried to claim").await;
     assert_eq!(shop.recorded().await, 0);
 
     shop.proxies.redis.restore();
@@ -421,15 +428,7 @@ async fn database_cut_while_orders_queue_up_then_everything_drains() {
     assert!(unavailable.is_empty());
     assert_eq!(accepted.len(), 500);
     // The worker has taken orders, failed to reach the database and given them back, twice.
-    let stats = shop.stack.as_ref().expect("running").worker_stats.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while stats.outages() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker never tried the database"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_outages(&shop, 2, "the worker never tried the database").await;
     assert_eq!(shop.recorded().await, 0);
 
     shop.proxies.mysql.restore();
