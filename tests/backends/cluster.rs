@@ -315,6 +315,7 @@ async fn a_storm_spread_over_three_nodes_sells_exactly_the_stock() {
     assert!(winners.len() as i64 <= STOCK, "oversold: {answers:?}");
     // What the 503s left sells afterwards, over every node, each unit once.
     let in_storm = winners.len();
+    assert!(in_storm > 0, "the storm sold nothing: {answers:?}");
     let (ring_ref, client_ref) = (&ring, &client);
     let after = crate::util::sell_the_rest(STOCK, &mut winners, 301, |uid| {
         ring_ref.buy_at(client_ref, (uid % 3) as usize, uid, pid)

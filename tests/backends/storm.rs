@@ -50,6 +50,7 @@ async fn storm_through_redis_rabbitmq_and_mariadb_sells_exactly_the_stock() {
     assert!(winners.len() as i64 <= STOCK, "oversold: {answers:?}");
     // What the 503s left sells afterwards, each unit once: the whole stock, whatever the load.
     let in_storm = winners.len();
+    assert!(in_storm > 0, "the storm sold nothing: {answers:?}");
     let client = &client;
     crate::util::sell_the_rest(STOCK, &mut winners, 501, |uid| shop.buy(client, uid)).await;
     eprintln!(
